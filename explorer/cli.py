@@ -1,0 +1,193 @@
+"""The `explorer` command: thin I/O around the pure modules.
+
+explorer data build                     the prepare stage (params.yaml `data`)
+explorer baseline                       the baseline stage: every baseline policy on a split
+explorer eval --policy P --tasks T --out DIR
+explorer inspect --id N [--tasks T] [--policy P]
+explorer episodes show FILE --id ID
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from explorer.config import ConfigError, EnvConfig, Params, load_params
+from explorer.data import SPLITS, DataError, read_tasks, split_path, task_from_dict
+from explorer.reward import RewardConfig
+from explorer.types import Episode, Task
+
+BUDGET_RULES = (
+    "Budget rules: opening a chunk charges its full text's Qwen3 tokens (shown as 'tok'); a note "
+    "charges its tokens. The question, titles, previews and instructions are free. An open or note "
+    "costing more than the budget left ends the episode unanswered."
+)
+
+
+def resolve_tasks(spec: str, params: Params) -> tuple[list[Task], str]:
+    """A split name (train/val/dev, from the prepare stage) or a file: prepared or raw 2Wiki."""
+    if spec in SPLITS:
+        path = split_path(params.data, spec)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"split {spec!r} is not prepared yet ({path} missing): run `explorer data build` or `dvc repro prepare`"
+            )
+        return read_tasks(path), spec
+    return read_tasks(spec, params.data), spec
+
+
+def _pick_task(tasks: list[Task], key: str) -> Task:
+    for t in tasks:
+        if t.id == key:
+            return t
+    if key.isdigit() and int(key) < len(tasks):
+        return tasks[int(key)]
+    raise SystemExit(f"no task with id or index {key!r} (there are {len(tasks)})")
+
+
+def _print_gold(task: Task) -> None:
+    print("\n--- gold (not shown to the agent) ---")
+    print(f"answer: {task.answer}    type: {task.type}    id: {task.id}")
+    print(f"gold chunks: {list(task.gold_chunk_ids)} (minimum reading cost {task.min_reading_cost} tokens of {task.all_reading_cost})")
+    for i in task.gold_chunk_ids:
+        c = task.chunks[i]
+        print(f"  [{i}] {c.title}: {c.text}")
+    if task.evidences:
+        print("evidences: " + "; ".join(" | ".join(e) for e in task.evidences))
+
+
+def replay(task: Task, episode: Episode, env_cfg: EnvConfig, reward_cfg: RewardConfig) -> None:
+    """Print every observation the agent saw and what it did, by re-running the env."""
+    from explorer.env import ExplorerEnv
+    from explorer.render import render_action, render_observation
+
+    env = ExplorerEnv(task, env_cfg, reward_cfg)
+    obs = env.initial_observation()
+    for i, t in enumerate(episode.transitions):
+        print(f"=============== step {i + 1} — what the agent sees ===============")
+        print(render_observation(obs))
+        r = env.step(t.action)
+        outcome = f"refused: {r.invalid}" if r.invalid else f"cost {r.cost}, budget left {r.observation.budget_left}"
+        print(f">>> {render_action(t.action)}    ({outcome})")
+        obs = r.observation
+    print(f"=============== end: {env.stop_reason} ===============")
+    print(f"answer: {env.answer!r}   " + "  ".join(f"{k}={v:g}" for k, v in env.final_metrics.items()))
+    if env.final_metrics != episode.metrics:
+        print(f"warning: replay metrics differ from the recorded ones: {episode.metrics}")
+
+
+def cmd_inspect(args: argparse.Namespace, params: Params) -> int:
+    from explorer.env import ExplorerEnv
+    from explorer.evaluate import episode_rng, run_episode
+    from explorer.policies import make_policy
+    from explorer.render import render_observation
+
+    tasks, _ = resolve_tasks(args.tasks, params)
+    task = _pick_task(tasks, args.id)
+    print(BUDGET_RULES + "\n")
+    if args.policy:
+        ep = run_episode(task, make_policy(args.policy, task), params.env, params.reward, episode_rng(args.seed, task.id), args.policy)
+        replay(task, ep, params.env, params.reward)
+    else:
+        print(render_observation(ExplorerEnv(task, params.env).initial_observation()))
+    _print_gold(task)
+    return 0
+
+
+def cmd_episodes_show(args: argparse.Namespace, params: Params) -> int:
+    path = Path(args.file)
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            d = json.loads(line)
+            if d["task_id"] == args.id or str(line_no) == args.id:
+                task = task_from_dict(d["task"], str(path), line_no)
+                print(f"episode of policy {d['policy']} on task {task.id} ({path}:{line_no})\n{BUDGET_RULES}\n")
+                replay(task, Episode.from_dict(d), EnvConfig(**d["env"]), RewardConfig(**d["reward"]))
+                _print_gold(task)
+                return 0
+    raise SystemExit(f"no episode for task id (or line number) {args.id!r} in {path}")
+
+
+def cmd_eval(args: argparse.Namespace, params: Params) -> int:
+    from explorer.evaluate import run_and_record
+
+    tasks, label = resolve_tasks(args.tasks, params)
+    run_and_record(params, args.policy, tasks, label, Path(args.out), args.seed, progress=not args.quiet)
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace, params: Params) -> int:
+    from explorer.evaluate import run_and_record
+    from explorer.io import atomic_write_json, atomic_write_text
+    from explorer.report import baseline_table
+
+    cfg = params.baseline
+    tasks, label = resolve_tasks(cfg.split, params)
+    out = Path(cfg.out_dir)
+    results = {p: run_and_record(params, p, tasks, label, out / "runs" / p, cfg.seed) for p in cfg.policies}
+    atomic_write_json(
+        out / "metrics.json", {p: {k: v for k, v in m.items() if k != "by_type"} | {"by_type": m["by_type"]} for p, m in results.items()}
+    )
+    atomic_write_text(out / "table.md", baseline_table(results, label))
+    print(f"wrote {out / 'table.md'}")
+    return 0
+
+
+def cmd_data_build(args: argparse.Namespace, params: Params) -> int:
+    from explorer import data
+
+    return data.main(params)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="explorer", description="Tinker-Explorer: read less, answer better.")
+    p.add_argument("--params", default="params.yaml", help="the config file (default: params.yaml)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("data", help="build the chunked task splits")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    dsub.add_parser("build", help="raw 2Wiki records -> data/prepared/{train,val,dev}.jsonl + manifest.json").set_defaults(
+        func=cmd_data_build
+    )
+
+    b = sub.add_parser("baseline", help="evaluate every baseline policy (params.yaml `baseline`)")
+    b.set_defaults(func=cmd_baseline)
+
+    e = sub.add_parser("eval", help="evaluate one policy; writes metrics.json, predictions.json, episodes.jsonl")
+    e.add_argument("--policy", required=True, help="random | heuristic | read_all | oracle")
+    e.add_argument("--tasks", required=True, help="a split (train/val/dev) or a JSONL file: prepared tasks or raw 2Wiki in either layout")
+    e.add_argument("--out", required=True, help="output folder")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(func=cmd_eval)
+
+    i = sub.add_parser("inspect", help="show a task exactly as the agent sees it, plus its gold chunks and answer")
+    i.add_argument("--id", required=True, help="task id or index in the task list")
+    i.add_argument("--tasks", default="dev", help="split or file (default: dev)")
+    i.add_argument("--policy", help="also run this policy and show every step")
+    i.add_argument("--seed", type=int, default=0)
+    i.set_defaults(func=cmd_inspect)
+
+    ep = sub.add_parser("episodes", help="look at recorded trajectories")
+    esub = ep.add_subparsers(dest="episodes_command", required=True)
+    show = esub.add_parser("show", help="replay one trajectory step by step")
+    show.add_argument("file", help="an episodes.jsonl written by `explorer eval`")
+    show.add_argument("--id", required=True, help="task id (or line number)")
+    show.set_defaults(func=cmd_episodes_show)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        params = load_params(args.params)
+        return args.func(args, params)
+    except (ConfigError, DataError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

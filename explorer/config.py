@@ -1,0 +1,125 @@
+"""`params.yaml` is the one config. Each section parses into a frozen dataclass that rejects
+unknown keys, so a typo like `grpo.lr_rate` is an error, not a silently ignored setting."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from explorer.reward import RewardConfig
+
+T = TypeVar("T")
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where raw records come from and how they become tasks (see README "Data")."""
+
+    # auto | local:PATH | hub:ID. `auto` uses $EXPLORER_2WIKI_DIR, else ../shared/data/2wiki if
+    # it exists, else the hub id below; the choice is printed and recorded in the manifest.
+    source: str = "auto"
+    hub_id: str = "framolfese/2WikiMultihopQA"
+    hub_train_split: str = "train"
+    hub_dev_split: str = "validation"
+    train_file: str = "train.jsonl"  # names inside a local source folder
+    dev_file: str = "dev.jsonl"
+    train_size: int = 5000  # capped (loudly) at what the source has after the val hold-out
+    val_size: int = 100  # held out from the official train split, for checkpoint selection
+    dev_size: int = 0  # official dev records to use as the test split; 0 = all
+    seed: int = 0  # shuffles the train source before the val hold-out
+    max_chunk_tokens: int = 128  # longer paragraphs are split at sentence boundaries
+    preview_tokens: int = 16
+    on_error: str = "stop"  # stop | skip: what a malformed record does (skip counts them)
+    out_dir: str = "data/prepared"
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ("stop", "skip"):
+            raise ConfigError(f"data.on_error must be stop or skip, got {self.on_error!r}")
+        if self.max_chunk_tokens < 8 or self.preview_tokens < 0:
+            raise ConfigError("data.max_chunk_tokens must be >= 8 and data.preview_tokens >= 0")
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    budget: int = 2000  # Qwen3 tokens the agent may spend on opened text and notes
+    max_steps: int = 32  # enough for read-all on the largest pool here (29 chunks) + answer
+    max_note_tokens: int = 64
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    policies: tuple[str, ...] = ("random", "heuristic", "read_all", "oracle")
+    split: str = "dev"
+    seed: int = 0
+    out_dir: str = "reports/baseline"
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    # Relative sqlite paths are made absolute against the project root (see tracking.py).
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str = "tinker-explorer"
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataConfig = field(default_factory=DataConfig)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(value)
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type[T], d: Any, where: str) -> T:
+    if d is None:
+        d = {}
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {d!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+    kwargs = {k: _coerce(v, hints[k], f"{where}.{k}") for k, v in d.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{where}: {e}") from e
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
+    path = Path(path)
+    if not path.exists():
+        return Params()
+    with path.open() as f:
+        raw = yaml.safe_load(f) or {}
+    return from_dict(Params, raw, str(path))

@@ -1,0 +1,145 @@
+"""The frozen evaluation harness (the `baseline` stage, and `explorer eval`).
+
+`explorer eval --policy NAME --tasks PATH_OR_SPLIT --out DIR` writes
+- DIR/metrics.json: n, f1, em, answer_rate, avg_opens, avg_tokens_read (plus avg_steps,
+  invalid_rate, gold_recall, stop reasons) overall and under `by_type` per question type;
+- DIR/predictions.json: {"<_id>": "<answer>"}, the official 2Wiki answer format ("" when the
+  episode ended without an answer);
+- DIR/episodes.jsonl: one full trajectory per line, with its task and env config so that
+  `explorer episodes show` can replay it exactly.
+Every episode gets its own rng seeded from (seed, task id), so results do not depend on the
+order or the subset of tasks. Scorer, splits and this harness change only on purpose.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from explorer.config import EnvConfig, Params
+from explorer.data import task_to_dict
+from explorer.env import ExplorerEnv
+from explorer.io import atomic_write_json, atomic_write_jsonl
+from explorer.policies import Policy, make_policy
+from explorer.reward import RewardConfig
+from explorer.types import Episode, Task
+
+
+def episode_rng(seed: int, task_id: str) -> random.Random:
+    return random.Random(f"{seed}:{task_id}")
+
+
+def run_episode(task: Task, policy: Policy, env_cfg: EnvConfig, reward_cfg: RewardConfig, rng: random.Random, name: str) -> Episode:
+    env = ExplorerEnv(task, env_cfg, reward_cfg)
+    obs = env.initial_observation()
+    while not env.done:
+        obs = env.step(policy(obs, rng)).observation
+    return env.to_episode(name)
+
+
+def aggregate(episodes: list[Episode]) -> dict[str, Any]:
+    n = len(episodes)
+    if n == 0:
+        return {"n": 0}
+
+    def mean(key: str) -> float:
+        return round(sum(e.metrics[key] for e in episodes) / n, 4)
+
+    return {
+        "n": n,
+        "f1": mean("f1"),
+        "em": mean("em"),
+        "answer_rate": mean("answered"),
+        "avg_opens": mean("opens"),
+        "avg_tokens_read": mean("tokens_read"),
+        "avg_steps": mean("steps"),
+        "avg_reward": mean("reward"),
+        "invalid_per_episode": mean("invalid"),
+        "gold_recall": mean("gold_recall"),
+        "stop_reasons": dict(Counter(str(e.stop_reason) for e in episodes)),
+    }
+
+
+def summarize(tasks: list[Task], episodes: list[Episode]) -> dict[str, Any]:
+    types = {t.id: t.type for t in tasks}
+    by_type: dict[str, list[Episode]] = defaultdict(list)
+    for e in episodes:
+        by_type[types[e.task_id]].append(e)
+    metrics = aggregate(episodes)
+    metrics["by_type"] = {k: aggregate(v) for k, v in sorted(by_type.items())}
+    return metrics
+
+
+def evaluate(
+    tasks: list[Task], policy_name: str, env_cfg: EnvConfig, reward_cfg: RewardConfig, seed: int = 0, progress: bool = True
+) -> tuple[dict[str, Any], list[Episode]]:
+    it: Iterable[Task] = tasks
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(tasks, desc=f"eval {policy_name}", unit="q", file=sys.stderr, leave=False)
+    episodes = [run_episode(t, make_policy(policy_name, t), env_cfg, reward_cfg, episode_rng(seed, t.id), policy_name) for t in it]
+    return summarize(tasks, episodes), episodes
+
+
+def write_outputs(
+    out_dir: Path, tasks: list[Task], episodes: list[Episode], metrics: dict[str, Any], env_cfg: EnvConfig, reward_cfg: RewardConfig
+) -> None:
+    task_by_id = {t.id: t for t in tasks}
+    configs = {"env": asdict(env_cfg), "reward": asdict(reward_cfg)}
+    atomic_write_jsonl(
+        out_dir / "episodes.jsonl",
+        ({**e.to_dict(), **configs, "task": task_to_dict(task_by_id[e.task_id])} for e in episodes),
+    )
+    atomic_write_json(out_dir / "predictions.json", {e.task_id: e.answer or "" for e in episodes})
+    atomic_write_json(out_dir / "metrics.json", metrics)
+
+
+def summary_line(policy: str, tasks_label: str, m: dict[str, Any], seconds: float) -> str:
+    return (
+        f"eval {policy} on {tasks_label} ({m['n']} questions): f1={m['f1']:.3f} em={m['em']:.3f} "
+        f"answer_rate={m['answer_rate']:.3f} avg_opens={m['avg_opens']:.2f} "
+        f"avg_tokens_read={m['avg_tokens_read']:.1f} [{seconds:.1f}s]"
+    )
+
+
+def flat_metrics(m: dict[str, Any], prefix: str = "eval") -> dict[str, float]:
+    """Namespaced numbers for MLflow: eval/f1, eval/compositional/f1, ..."""
+    out = {f"{prefix}/{k}": float(v) for k, v in m.items() if isinstance(v, int | float)}
+    for qtype, sub in m.get("by_type", {}).items():
+        out.update({f"{prefix}/{qtype}/{k}": float(v) for k, v in sub.items() if isinstance(v, int | float)})
+    return out
+
+
+def run_and_record(
+    params: Params, policy: str, tasks: list[Task], tasks_label: str, out_dir: Path, seed: int, progress: bool = True
+) -> dict[str, Any]:
+    """Evaluate, write the three outputs, log one MLflow run, print the summary line."""
+    from explorer.tracking import stage_run
+
+    t0 = time.perf_counter()
+    metrics, episodes = evaluate(tasks, policy, params.env, params.reward, seed, progress)
+    seconds = time.perf_counter() - t0
+    metrics = {"policy": policy, "tasks": tasks_label, "seed": seed, **metrics}
+    write_outputs(out_dir, tasks, episodes, metrics, params.env, params.reward)
+    print(summary_line(policy, tasks_label, metrics, seconds))
+    with stage_run(params.tracking, f"eval-{policy}", {"stage": "eval", "policy": policy, "tasks": tasks_label}) as run:
+        run.log_params(
+            {
+                "policy": policy,
+                "tasks": tasks_label,
+                "seed": seed,
+                **{f"env.{k}": v for k, v in asdict(params.env).items()},
+                **{f"reward.{k}": v for k, v in asdict(params.reward).items()},
+            }
+        )
+        run.log_metrics({**flat_metrics(metrics), "eval/seconds": seconds})
+        for name in ("metrics.json", "predictions.json", "episodes.jsonl"):
+            run.log_artifact(out_dir / name)
+    return metrics

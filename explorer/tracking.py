@@ -1,0 +1,98 @@
+"""MLflow: one run per stage invocation, metrics logged in batches.
+
+The tracking URI is made absolute: a relative `sqlite:///mlflow.db` is resolved against the
+project root ($EXPLORER_PROJECT_ROOT, else the current folder, where params.yaml is). A run
+made in a temporary copy of the repo (`dvc exp run --temp`) must set $EXPLORER_PROJECT_ROOT or
+$MLFLOW_TRACKING_URI to land in the project's store.
+$MLFLOW_TRACKING_URI, when set, wins over params.yaml.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from explorer.config import TrackingConfig
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def project_root() -> Path:
+    if os.environ.get("EXPLORER_PROJECT_ROOT"):
+        return Path(os.environ["EXPLORER_PROJECT_ROOT"]).resolve()
+    return Path.cwd().resolve()
+
+
+def resolve_uri(cfg: TrackingConfig) -> str:
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.uri
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        rel = uri.removeprefix("sqlite:///")
+        return f"sqlite:///{(project_root() / rel).resolve()}"
+    return uri
+
+
+class NullRun:
+    """Stands in for an MLflow run when tracking is disabled, so stage code has one path."""
+
+    run_id = None
+
+    def log_params(self, params: Mapping[str, Any]) -> None: ...
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None: ...
+    def log_artifact(self, path: Path | str, artifact_path: str | None = None) -> None: ...
+    def set_tags(self, tags: Mapping[str, str]) -> None: ...
+
+
+class Run(NullRun):
+    def __init__(self, client: Any, run_id: str):
+        self.client, self.run_id = client, run_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[i : i + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
+
+    def log_artifact(self, path: Path | str, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+@contextmanager
+def stage_run(cfg: TrackingConfig, run_name: str, tags: Mapping[str, str] | None = None) -> Iterator[NullRun]:
+    """An MLflow run for one stage; ends FAILED if the body raises."""
+    if not cfg.enabled:
+        yield NullRun()
+        return
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=resolve_uri(cfg))
+    exp = client.get_experiment_by_name(cfg.experiment)
+    exp_id = exp.experiment_id if exp else client.create_experiment(cfg.experiment)
+    all_tags = {"mlflow.runName": run_name, **(tags or {})}
+    parent = os.environ.get("EXPLORER_PARENT_RUN_ID")
+    if parent:
+        all_tags["mlflow.parentRunId"] = parent
+    run = client.create_run(exp_id, run_name=run_name, tags=all_tags)
+    try:
+        yield Run(client, run.info.run_id)
+    except BaseException:
+        client.set_terminated(run.info.run_id, status="FAILED")
+        raise
+    client.set_terminated(run.info.run_id, status="FINISHED")
