@@ -269,7 +269,7 @@ def make_task(rec: RawRecord, cfg: DataConfig) -> tuple[Task, list[str]]:
         n_sents = max(1, len(rec.context[p][1]))
         if not 0 <= sent < n_sents:
             warnings.append(
-                f"{rec.origin}: field 'supporting_facts[{i}]': sentence index {sent} is past the end of "
+                f"{rec.origin}: field 'supporting_facts[{i}]' (_id {rec.id}): sentence index {sent} is past the end of "
                 f"{title!r} ({n_sents} sentences); using its last sentence"
             )
             sent = min(max(sent, 0), n_sents - 1)

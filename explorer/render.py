@@ -24,8 +24,10 @@ ACTION_HELP = (
 )
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
-_ACTION = re.compile(r"^\s*(open|summarize|answer)\b\s*[:(]?\s*(.*?)\s*\)?\s*$", re.IGNORECASE)
-_CHUNK_ID = re.compile(r"^\[?\s*(\d+)\s*\]?$")
+_ACTION = re.compile(r"^\s*(open|summarize|answer)\b\s*:?\s*(.*?)\s*$", re.IGNORECASE)
+# OPEN takes one number, optionally wrapped: OPEN 3, OPEN [3], OPEN(3). Notes and answers are
+# kept verbatim (a date answer may well contain parentheses).
+_CHUNK_ID = re.compile(r"^(?:\[\s*(\d+)\s*\]|\(\s*(\d+)\s*\)|(\d+))$")
 
 
 def render_action(action: Action) -> str:
@@ -52,7 +54,7 @@ def parse_action(text: str) -> Action:
         idm = _CHUNK_ID.match(arg)
         if not idm:
             return Unparsable(text, f"OPEN needs a chunk id number, got {arg!r}")
-        return Open(int(idm.group(1)))
+        return Open(int(next(g for g in idm.groups() if g is not None)))
     if not arg:
         return Unparsable(text, f"{keyword.upper()} needs text after it")
     arg = " ".join(arg.split())

@@ -1,0 +1,24 @@
+import pytest
+
+from explorer.config import ConfigError, Params, from_dict, load_params
+
+
+def test_defaults_match_params_yaml():
+    # params.yaml spells out the defaults; drift between the two would confuse users.
+    assert load_params("params.yaml") == Params()
+
+
+def test_unknown_and_mistyped_keys_are_rejected():
+    with pytest.raises(ConfigError, match=r"params.yaml.env: unknown key\(s\) \['budgt'\]"):
+        from_dict(Params, {"env": {"budgt": 5}}, "params.yaml")
+    with pytest.raises(ConfigError, match="params.yaml.env.budget: expected int"):
+        from_dict(Params, {"env": {"budget": "lots"}}, "params.yaml")
+    with pytest.raises(ConfigError, match="unknown key"):
+        from_dict(Params, {"grpo_typo": {}}, "params.yaml")
+    with pytest.raises(ConfigError, match="data.on_error"):
+        from_dict(Params, {"data": {"on_error": "ignore"}}, "params.yaml")
+
+
+def test_ints_are_accepted_for_floats():
+    p = from_dict(Params, {"reward": {"variant": "shaped", "cost_coef": 1}}, "p")
+    assert p.reward.cost_coef == 1.0 and isinstance(p.reward.cost_coef, float)
