@@ -69,33 +69,33 @@ def _upper_initial(tok: str) -> bool:
 # nationality ("an American film director") and to compare two of them ("same country?").
 _COUNTRY_TABLE = """
 United States: American, Americans, United States, U.S., USA, America, United States of America,
- Alabama, Alaska, Arizona, Arkansas, California, Colorado, Connecticut, Delaware, Florida,
- Hawaii, Idaho, Illinois, Indiana, Iowa, Kansas, Kentucky, Louisiana, Maine, Maryland,
- Massachusetts, Michigan, Minnesota, Mississippi, Missouri, Montana, Nebraska, Nevada,
- New Hampshire, New Jersey, New Mexico, North Carolina, North Dakota, Ohio, Oklahoma, Oregon,
- Pennsylvania, Rhode Island, South Carolina, South Dakota, Tennessee, Texas, Utah, Vermont,
- Virginia, West Virginia, Wisconsin, Wyoming, Hollywood
+ *Alabama, *Alaska, *Arizona, *Arkansas, *California, *Colorado, *Connecticut, *Delaware,
+ *Florida, *Hawaii, *Idaho, *Illinois, *Indiana, *Iowa, *Kansas, *Kentucky, *Louisiana, *Maine,
+ *Maryland, *Massachusetts, *Michigan, *Minnesota, *Mississippi, *Missouri, *Montana, *Nebraska,
+ *Nevada, *New Hampshire, *New Jersey, *New Mexico, *North Carolina, *North Dakota, *Ohio,
+ *Oklahoma, *Oregon, *Pennsylvania, *Rhode Island, *South Carolina, *South Dakota, *Tennessee,
+ *Texas, *Utah, *Vermont, *Virginia, *West Virginia, *Wisconsin, *Wyoming
 United Kingdom: British, English, Scottish, Welsh, United Kingdom, UK, Britain, Great Britain,
  England, Scotland, Wales, Northern Ireland, Northern Irish
 Ireland: Irish, Ireland, Republic of Ireland
-Canada: Canadian, Canada, Ontario, Quebec, British Columbia, Alberta, Manitoba, Saskatchewan,
- Nova Scotia, Québécois
-Australia: Australian, Australia, New South Wales, Queensland, Victoria (Australia), Tasmania
-New Zealand: New Zealand, New Zealander, Māori
-India: Indian, India, Bollywood, Telugu, Tamil, Malayalam, Kannada, Hindi, Bengali, Marathi,
- Gujarati, Odia, Oriya, Assamese, Kerala, Tamil Nadu, Karnataka, Maharashtra, West Bengal,
- Andhra Pradesh, Uttar Pradesh, Punjab (India)
-Pakistan: Pakistani, Pakistan, Urdu, Lollywood
+Canada: Canadian, Canada, *Ontario, *Quebec, *British Columbia, *Alberta, *Manitoba,
+ *Saskatchewan, *Nova Scotia, Québécois
+Australia: Australian, Australia, *New South Wales, *Queensland, *Tasmania
+New Zealand: New Zealand, New Zealander, *Māori
+India: Indian, India, *Bollywood, *Telugu, *Tamil, *Malayalam, *Kannada, *Hindi, *Bengali,
+ *Marathi, *Gujarati, *Odia, *Oriya, *Assamese, *Kerala, *Tamil Nadu, *Karnataka, *Maharashtra,
+ *West Bengal, *Andhra Pradesh, *Uttar Pradesh
+Pakistan: Pakistani, Pakistan, *Urdu, *Lollywood
 Bangladesh: Bangladeshi, Bangladesh
-Sri Lanka: Sri Lankan, Sri Lanka, Sinhala, Sinhalese, Ceylon
+Sri Lanka: Sri Lankan, Sri Lanka, *Sinhala, Sinhalese, Ceylon
 Nepal: Nepali, Nepalese, Nepal
-China: Chinese, China, People's Republic of China, Mandarin
-Hong Kong: Hong Kong, Cantonese
+China: Chinese, China, People's Republic of China, *Mandarin
+Hong Kong: Hong Kong, *Cantonese
 Taiwan: Taiwanese, Taiwan, Republic of China
 Japan: Japanese, Japan
 South Korea: South Korean, Korean, South Korea, Korea
 North Korea: North Korean, North Korea
-Philippines: Filipino, Filipina, Philippine, Philippines, Tagalog
+Philippines: Filipino, Filipina, Philippine, Philippines, *Tagalog
 Indonesia: Indonesian, Indonesia
 Malaysia: Malaysian, Malaysia
 Singapore: Singaporean, Singapore
@@ -113,7 +113,7 @@ Lebanon: Lebanese, Lebanon
 Syria: Syrian, Syria
 Jordan: Jordanian, Jordan
 Saudi Arabia: Saudi, Saudi Arabian, Saudi Arabia
-United Arab Emirates: Emirati, United Arab Emirates, UAE, Dubai
+United Arab Emirates: Emirati, United Arab Emirates, UAE
 Kuwait: Kuwaiti, Kuwait
 Qatar: Qatari, Qatar
 Egypt: Egyptian, Egypt
@@ -155,16 +155,16 @@ Trinidad and Tobago: Trinidadian, Trinidad and Tobago
 Guatemala: Guatemalan, Guatemala
 Costa Rica: Costa Rican, Costa Rica
 Panama: Panamanian, Panama
-France: French, France, Paris
-Germany: German, Germany, West German, East German, West Germany, East Germany, Bavarian,
- Bavaria, Prussian, Prussia
-Austria: Austrian, Austria, Vienna
+France: French, France
+Germany: German, Germany, West German, East German, West Germany, East Germany, *Bavarian,
+ *Bavaria, Prussian, Prussia
+Austria: Austrian, Austria
 Switzerland: Swiss, Switzerland
-Italy: Italian, Italy, Rome
-Spain: Spanish, Spain, Catalan, Basque, Madrid
+Italy: Italian, Italy
+Spain: Spanish, Spain, *Catalan, *Basque
 Portugal: Portuguese, Portugal
 Netherlands: Dutch, Netherlands, Holland
-Belgium: Belgian, Belgium, Flemish
+Belgium: Belgian, Belgium, *Flemish
 Luxembourg: Luxembourgish, Luxembourg
 Denmark: Danish, Denmark
 Norway: Norwegian, Norway
@@ -180,7 +180,7 @@ Slovakia: Slovak, Slovakia
 Hungary: Hungarian, Hungary
 Romania: Romanian, Romania
 Bulgaria: Bulgarian, Bulgaria
-Greece: Greek, Greece, Athenian
+Greece: Greek, Greece, *Athenian
 Cyprus: Cypriot, Cyprus
 Albania: Albanian, Albania
 Serbia: Serbian, Serbia, Yugoslav, Yugoslavia
@@ -193,7 +193,7 @@ Russia: Russian, Russia, Soviet, Soviet Union, USSR, Russian Empire
 Ukraine: Ukrainian, Ukraine
 Belarus: Belarusian, Belarus
 Moldova: Moldovan, Moldova
-Georgia: Georgian, Georgia (country)
+Georgia: Georgian, Georgia
 Armenia: Armenian, Armenia
 Azerbaijan: Azerbaijani, Azerbaijan
 Kazakhstan: Kazakh, Kazakhstani, Kazakhstan
@@ -202,20 +202,26 @@ Mongolia: Mongolian, Mongolia
 """
 
 
-def _build_country_index() -> tuple[dict[str, str], re.Pattern[str]]:
+def _build_country_index() -> tuple[dict[str, str], set[str], re.Pattern[str]]:
     index: dict[str, str] = {}
+    regions: set[str] = set()  # "*"-marked: implies the country but is no nationality word
     for block in re.split(r"\n(?=\S)", _COUNTRY_TABLE.strip()):
         country, _, names = block.partition(":")
         for name in names.replace("\n", " ").split(","):
-            name = re.sub(r"\s*\(.*?\)", "", name).strip()
+            name = name.strip()
+            if name.startswith("*"):
+                name = name[1:]
+                regions.add(name)
             if name:
                 index.setdefault(name, country.strip())
     alternation = "|".join(re.escape(n) for n in sorted(index, key=len, reverse=True))
     # Case-sensitive: demonyms are capitalised, so "american football" style noise is rare.
-    return index, re.compile(rf"(?<![\w-])(?:{alternation})(?![\w-]|-born)")
+    return index, regions, re.compile(rf"(?<![\w-])(?:{alternation})(?![\w-]|-born)")
 
 
-_COUNTRY_OF, _COUNTRY_RE = _build_country_index()
+_COUNTRY_OF, _REGIONS, _COUNTRY_RE = _build_country_index()
+# a place answer should be finer than a country ("born in Tbilisi, Georgia" -> "Tbilisi")
+_COUNTRY_LEVEL = set(_COUNTRY_OF.values()) | (set(_COUNTRY_OF) - _REGIONS)
 # words that are real demonyms (used to skip "directed by Irish filmmaker Pat O'Connor")
 _DEMONYMS = {n for n in _COUNTRY_OF if n.endswith(("an", "ish", "ese", "ch", "i", "ic", "ss"))}
 
@@ -236,7 +242,7 @@ _MON = r"(?:January|February|March|April|May|June|July|August|September|October|
     r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)"
 _DATE_RE = re.compile(
     rf"(?:(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<m1>{_MON})\.?,?\s*(?P<y1>\d{{1,4}})(?!\d)"
-    rf"|(?P<m2>{_MON})\.?\s+(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?,?\s*(?P<y2>\d{{1,4}})(?!\d)"
+    rf"|(?P<m2>{_MON})\.?\s+(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?(?:,\s*|\s+)(?P<y2>\d{{1,4}})(?!\d)"
     rf"|(?P<m3>{_MON})\.?,?\s+(?P<y3>\d{{3,4}})(?!\d)"
     r"|(?<![\d.,/])(?P<y4>\d{3,4})(?![\d/]|\s*(?:million|people|km|m\b|metres|feet|ft)))"
     r"(?P<era>\s*(?:BC|BCE|B\.C\.|AD|CE)\b)?"
@@ -318,8 +324,10 @@ def _life(text: str) -> _Life:
             split = a + m.start()
         else:
             for dm in _DASH.finditer(inner):
-                left = inner[: dm.start()]
-                if not ds or dm.start() + a >= ds[0].end or not left.strip(" ,;c.?"):
+                left = inner[: dm.start()].split(";")[-1]
+                # a dash after the first date ("1 May 1900 - 2 June 1980"), or one with
+                # nothing dated before it ("(- 399 BC)", "born Ioseb J.; - 5 March 1953")
+                if not ds or dm.start() + a >= ds[0].end or not left.strip(" ,c.?"):
                     if "-born" in inner[dm.start() - 1: dm.end() + 5]:
                         continue
                     split = a + dm.start()
@@ -735,7 +743,7 @@ def _place_in_span(text: str, a: int, b: int) -> str:
     """A place inside a life-dates parenthesis part: "6 June 1906, Graz", "in Lyon",
     "Milan, 4 August 1922", "born 1943 in Ardmore, County Waterford"."""
     part = text[a:b]
-    m = re.search(r"\b(?:in|at)\s+(?=[A-Z])", part)
+    m = re.search(r"\b(?:in|at|near)\s+(?=[A-Z])", part)
     if m:
         return _place_after(text, a + m.end())
     ds = _dates(part, a)
@@ -745,8 +753,9 @@ def _place_in_span(text: str, a: int, b: int) -> str:
         if m:
             return _name_at(text, ds[0].end + m.end(), max_tokens=5)
         before = text[a: ds[0].start]
-        m = re.search(r"(?:^|[;(]|\bborn)\s*([A-Z][^,;()]{1,40}),\s*$", before)
-        if m and not re.match(r"(?:born|c\.)", m.group(1)):
+        m = re.search(r"(?:^|[;(–—-]|\bborn|\bdied)\s*([A-Z][^,;()]{1,40}),\s*$", before)
+        # "(Milan, 4 August 1922 -" but not a birth name "(born Jens Vera Cruz Bosen, 1884"
+        if m and not re.match(r"(?:born|c\.)", m.group(1)) and len(m.group(1).split()) <= 2:
             return _name_at(text, a + m.start(1), max_tokens=5)
     return ""
 
@@ -755,7 +764,7 @@ def _birthplace(text: str) -> str:
     life = _life(text)
     if life.birth_part[0] >= 0:
         p = _place_in_span(text, *life.birth_part)
-        if p and p not in _COUNTRY_OF:
+        if p and p not in _COUNTRY_LEVEL:
             return p
     for m in re.finditer(r"\b[Bb]orn\b", text):
         seg = text[m.end(): m.end() + 120]
@@ -767,11 +776,14 @@ def _birthplace(text: str) -> str:
                 return p
         # "(born Versailles, 3 April 1806" / "born 8 March 1962, Bangkok"
         p = _name_at(text, m.end() + 1, max_tokens=4)
-        if p and p not in _MONTHS_CAP and not p[0].isdigit() and p not in _COUNTRY_OF:
+        if p and p not in _MONTHS_CAP and not p[0].isdigit() and p not in _COUNTRY_LEVEL:
             return p
     m = re.search(r"\b(?:native of|hails from|is from|was from)\s+", text)
     if m:
         return _place_after(text, m.end())
+    m = re.search(r"\b([A-Z][\w.]+(?:\s+[A-Z][\w.]+)?)-born\b", text)  # "a London-born editor"
+    if m and m.group(1) not in _COUNTRY_OF:
+        return m.group(1)
     return ""
 
 
@@ -779,7 +791,7 @@ def _deathplace(text: str) -> str:
     life = _life(text)
     if life.death_part[0] >= 0:
         p = _place_in_span(text, *life.death_part)
-        if p and p not in _COUNTRY_OF:
+        if p and p not in _COUNTRY_LEVEL:
             return p
     for m in re.finditer(r"\b(?:died|death|killed|d\.)\b", text):
         seg = text[m.end(): m.end() + 140]
@@ -787,8 +799,18 @@ def _deathplace(text: str) -> str:
         seg_end = m.end() + (stop.start() if stop else len(seg))
         for im in re.finditer(r"\b(?:in|at)\s+", text[m.end(): seg_end]):
             p = _place_after(text, m.end() + im.end())
-            if p and p not in _COUNTRY_OF:
+            if p and p not in _COUNTRY_LEVEL:
                 return p
+    return ""
+
+
+def _any_place(text: str) -> str:
+    """Last resort for a birth/death place the paragraph does not state as such: the first
+    "in <Place>" ("Moving to Buenos Aires at a young age" does not count; "lived in X" does)."""
+    for m in re.finditer(r"\b(?:in|at|from)\s+(?=[A-Z])", text):
+        p = _place_after(text, m.end())
+        if p and p not in _COUNTRY_LEVEL and not p[0].isdigit():
+            return p
     return ""
 
 
@@ -796,31 +818,61 @@ def _country_mentions(text: str) -> list[tuple[int, str, str]]:
     return [(m.start(), m.group(0), _COUNTRY_OF[m.group(0)]) for m in _COUNTRY_RE.finditer(text)]
 
 
+# 2Wiki renders a country of citizenship as the demonym the paragraph uses, except for these
+# (Wikidata "United Kingdom" -> "British" even when the text says "English"; India -> "India").
+_NATIONALITY_ANSWER = {"United Kingdom": "British", "India": "India"}
+
+
 @lru_cache(maxsize=4096)
 def _nationality(text: str) -> tuple[str, str]:
-    """(as written, canonical country) of the paragraph's subject.
+    """(answer form, canonical country) of the paragraph's subject.
 
     Prefers the word after "is a"/"was an" in the opening sentence ("is an American film
     director", "is a 1935 Mexican comedy film"), then the first mention anywhere."""
-    ments = _country_mentions(text)
+    ments = [m for m in _country_mentions(text) if m[1] not in _REGIONS]
     if not ments:
         return "", ""
+    word, country = ments[0][1], ments[0][2]
     m = re.search(r"\b(?:is|was|are|were)\s+(?:an?|the)\b", text)
     if m:
         sent_end = text.find(". ", m.end())
         sent_end = len(text) if sent_end < 0 else sent_end
-        for pos, word, country in ments:
+        for pos, w, c in ments:
             if m.start() <= pos < sent_end:
-                return word, country
-    _, word, country = ments[0]
-    return word, country
+                word, country = w, c
+                break
+    return _NATIONALITY_ANSWER.get(country, word), country
 
 
-def _location_country(text: str) -> str:
-    """Country of a place/organisation: the first country-ish mention ("a village in
-    Zanjan Province, Iran"). Films and people also pass through here for "same country"."""
-    ments = _country_mentions(text)
-    return ments[0][2] if ments else ""
+_WORK_NOUN = re.compile(
+    r"\b(?:film|movie|documentary|series|band|group|album|song|magazine|newspaper|novel|"
+    r"company|programme|program|show|drama|comedy|thriller|sitcom|opera)\b")
+
+
+def _location_country(para: _Para) -> str:
+    """Country of a place, work or organisation, for "located in / from the same country?".
+
+    People: their nationality. Works: the demonym of the opening sentence ("is a 1982
+    Nicaraguan film"). Places: the last country word of the opening sentence ("a village in
+    ..., East Azerbaijan Province, Iran"; "in Moultrie, Georgia, United States")."""
+    text = para.text
+    if _opening_paren(text)[0] >= 0 or re.search(r"\bborn\b", text[:200]):
+        country = _nationality(text)[1]
+        if country:
+            return country
+    # skip the subject's own name ("Malian, Hamadan is a village ...")
+    start = len(_base(para.title)) if _key(text[: len(para.title) + 5]).startswith(
+        para.base_key) else 0
+    ments = [m for m in _country_mentions(text) if m[0] >= start]
+    if not ments:
+        return ""
+    end = text.find(". ", start)
+    first_sentence = [m for m in ments if end < 0 or m[0] < end]
+    if first_sentence:
+        if _WORK_NOUN.search(text, 0, end if end > 0 else len(text)):
+            return first_sentence[0][2]
+        return first_sentence[-1][2]
+    return ments[0][2]
 
 
 _CAUSES = [
@@ -871,7 +923,7 @@ def _education(text: str) -> str:
         if im:
             return im.group(0).strip()
         n = _name_at(text, m.end(), max_tokens=7)
-        if n and n not in _COUNTRY_OF and not n[0].isdigit():
+        if n and n not in _COUNTRY_LEVEL and not n[0].isdigit():
             return n
     im = _INSTITUTION.search(text)
     return im.group(0).strip() if im else ""
@@ -1086,27 +1138,30 @@ def _parse(question: str, titles: tuple[_Para, ...] = ()) -> _Query:
         a, b = _pick_split(cands, titles)
         return _Query("same", (a, b) if a else (), via, attr)
 
-    # --- "which/who ... first/later, A or B?" comparisons
+    # --- "which/who ... first/later, A or B?" comparisons. Look for the cue words outside
+    # the entity names ("Die schöne Lurette" is no death question).
+    head = re.split(r",\s| out of ", low, maxsplit=1)[0] if re.match(r"(?:which|who)", low) \
+        else low
     cmp_attr = ""
-    if re.search(r"\b(?:born|older|younger|age)\b", low):
+    if re.search(r"\b(?:born|older|younger|age)\b", head):
         cmp_attr = "birth"
-    elif re.search(r"\b(?:died|die|death)\b", low):
+    elif re.search(r"\b(?:died|die|death)\b", head):
         cmp_attr = "death"
-    elif "lived longer" in low or "live longer" in low:
+    elif "lived longer" in head or "live longer" in head:
         cmp_attr = "lifespan"
     elif re.search(r"\b(?:came out|released|published|come out|premiered|made|founded|"
-                   r"established|formed)\b", low):
+                   r"established|formed)\b", head):
         cmp_attr = "release"
     is_cmp = bool(cmp_attr) and (
         re.match(r"(?:which|who|whose)\b", low) or re.match(r"(?:was|is|did)\s.+\bor\b", low)
     )
     if is_cmp and (" or " in q_nomark or " and " in q_nomark):
         via = ("director",) if re.search(r"\bdirector\b", low) else ()
-        if re.search(r"\b(?:later|more recently|younger|last|recent|latest|longer)\b", low):
+        if re.search(r"\b(?:later|more recently|younger|last|recent|latest|longer)\b", head):
             pick = "max"
         else:
             pick = "min"
-        if cmp_attr == "birth" and "younger" not in low and "older" in low:
+        if cmp_attr == "birth" and "younger" not in head and "older" in head:
             pick = "min"
         region = ""
         m = re.match(r"^(?:was|is|did)\s+(.+?)\s+(?:born|die|died|released)\b", q_nomark, re.I)
@@ -1161,17 +1216,15 @@ def _read_attr(attr: str, para: _Para) -> tuple[str, object]:
         word, country = _nationality(text)
         return word, country or None
     if attr == "country":
-        word, country = _nationality(text)
-        loc = _location_country(text)
-        # places say "a village in X, Iran" (no "is an Iranian ..."), works say
-        # "is a 1982 Nicaraguan film"; take the earliest mention either way.
-        c = loc or country
+        c = _location_country(para)
         return c, c or None
-    if attr == "birthplace":
-        p = _birthplace(text)
+    if attr in ("birthplace", "deathplace"):
+        # people often die where they were born; a stated other place beats nothing
+        first, second = (_birthplace, _deathplace)[:: 1 if attr == "birthplace" else -1]
+        p = first(text) or second(text) or _any_place(text)
         return p, _key(p) or None
     extract = {
-        "deathplace": _deathplace, "cause": _cause_of_death, "education": _education,
+        "cause": _cause_of_death, "education": _education,
         "burial": _burial, "employer": _employer, "award": _award,
     }.get(attr)
     if extract is None:
@@ -1216,16 +1269,16 @@ def _solve_chain(q: _Query, paras: tuple[_Para, ...]) -> _Solution:
         ans, _ = _read_attr(q.attr, para)
         if ans:
             return _Solution(ans, True)
-        return _Solution("", True)
-    # the bridge paragraph is missing: answer from any other paragraph that has the attribute
+    # the bridge paragraph is missing or silent: answer from any other paragraph that has the
+    # attribute (distractors are often about the right kind of entity)
     start = _find(entity, paras)
     for p in paras:
         if start is not None and p.title == start.title:
             continue
         ans, _ = _read_attr(q.attr, p)
         if ans:
-            return _Solution(ans, False)
-    return _Solution("", False)
+            return _Solution(ans, ok)
+    return _Solution("", ok)
 
 
 _DIRECT_PHRASES = {

@@ -83,7 +83,7 @@ def evaluate(
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(tasks, desc=f"eval {policy_name}", unit="q", file=sys.stderr, leave=False)
+        it = tqdm(tasks, desc=f"eval {policy_name}", unit="q", file=sys.stderr, leave=False, disable=None)  # off when not a TTY
     episodes = [run_episode(t, make_policy(policy_name, t), env_cfg, reward_cfg, episode_rng(seed, t.id), policy_name) for t in it]
     return summarize(tasks, episodes), episodes
 
