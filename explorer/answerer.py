@@ -59,6 +59,15 @@ def _clean_answer(s: str) -> str:
     return s.strip(" ,;:.\"'“”()") or s.strip()
 
 
+_SENT_END = re.compile(r"(?<=[a-z0-9)\]\"”]{2})\.\s+(?=[A-Z\"“])")
+
+
+def _sentence_end(text: str, start: int = 0) -> int:
+    """End of the sentence running at `start` ("Charlie A. Grey, Jr. High" is one sentence)."""
+    m = _SENT_END.search(text, start)
+    return m.start() if m else len(text)
+
+
 def _upper_initial(tok: str) -> bool:
     return bool(tok) and (tok[0].isupper() or tok[0].isdigit())
 
@@ -222,8 +231,13 @@ def _build_country_index() -> tuple[dict[str, str], set[str], re.Pattern[str]]:
 _COUNTRY_OF, _REGIONS, _COUNTRY_RE = _build_country_index()
 # a place answer should be finer than a country ("born in Tbilisi, Georgia" -> "Tbilisi")
 _COUNTRY_LEVEL = set(_COUNTRY_OF.values()) | (set(_COUNTRY_OF) - _REGIONS)
-# words that are real demonyms (used to skip "directed by Irish filmmaker Pat O'Connor")
-_DEMONYMS = {n for n in _COUNTRY_OF if n.endswith(("an", "ish", "ese", "ch", "i", "ic", "ss"))}
+# words of nationality names, skipped before a name ("directed by Irish filmmaker X",
+# "by Northern Irish singer-songwriter Van Morrison")
+_DEMONYM_WORDS = {w for n in _COUNTRY_OF if n not in _REGIONS for w in n.split()}
+_COUNTRY_NAMES = set(_COUNTRY_OF.values()) | {
+    "UK", "USA", "U.S.", "Britain", "Holland", "Burma", "Ceylon", "Persia", "Korea", "Prussia",
+    "Bohemia", "Zaire", "America", "England", "Scotland", "Wales", "Czechia",
+}
 
 # ============================================================================ dates
 
@@ -249,6 +263,9 @@ _DATE_RE = re.compile(
 )
 
 
+_MONTHS_CAP = {m.capitalize() for m in _MONTHS}
+
+
 class _Date(NamedTuple):
     text: str  # as written, e.g. "9 April 1765"
     sort: tuple[int, int, int]  # (year, month, day); unknown parts are 0
@@ -256,9 +273,13 @@ class _Date(NamedTuple):
     end: int
 
 
-def _dates(text: str, offset: int = 0) -> list[_Date]:
+def _dates(text: str, start: int = 0, end: int | None = None) -> list[_Date]:
+    """Dates in `text` that start inside [start, end) (a date may run past `end`)."""
     out = []
-    for m in _DATE_RE.finditer(text):
+    end = len(text) if end is None else end
+    for m in _DATE_RE.finditer(text, start):
+        if m.start() >= end:
+            break
         g = m.groupdict()
         year = int(g["y1"] or g["y2"] or g["y3"] or g["y4"])
         month_word = (g["m1"] or g["m2"] or g["m3"] or "").lower()
@@ -269,8 +290,7 @@ def _dates(text: str, offset: int = 0) -> list[_Date]:
         if era.startswith("B"):
             year = -year
         out.append(
-            _Date(m.group(0).strip(), (year, _MONTHS.get(month_word, 0), day),
-                  m.start() + offset, m.end() + offset)
+            _Date(m.group(0).strip(), (year, _MONTHS.get(month_word, 0), day), m.start(), m.end())
         )
     return out
 
@@ -316,7 +336,7 @@ def _life(text: str) -> _Life:
     a, b = _opening_paren(text)
     if a >= 0:
         inner = text[a:b]
-        ds = _dates(inner, a)
+        ds = _dates(text, a, b)
         # split birth/death at a dash that follows the first date, or at "died"/"d."
         split = None
         m = re.search(r";\s*(?:died|d\.)|\bdied\b", inner)
@@ -349,11 +369,11 @@ def _life(text: str) -> _Life:
     if birth is None:
         m = re.search(r"\b[Bb]orn\b[^.;()]{0,60}?", text)
         if m:
-            ds = _dates(text[m.end(): m.end() + 40], m.end())
+            ds = _dates(text, m.end(), m.end() + 40)
             birth = ds[0] if ds else None
     if death is None:
         for m in re.finditer(r"\b(?:died|death|d\.)\s", text):
-            ds = _dates(text[m.end(): m.end() + 60], m.end())
+            ds = _dates(text, m.end(), m.end() + 60)
             if ds:
                 death = ds[0]
                 break
@@ -362,93 +382,143 @@ def _life(text: str) -> _Life:
 
 # ============================================================================ names
 
+# lower-case particles that may sit inside a name ("Béla IV of Hungary", "Eduard von Borsody")
 _CONNECTORS = {
     "de", "da", "di", "del", "della", "der", "den", "van", "von", "le", "la", "du", "dos",
-    "das", "bin", "ibn", "al", "y", "of", "the", "and", "e", "zu", "ter", "ten", "st",
+    "das", "bin", "ibn", "al", "y", "of", "the", "e", "zu", "ter", "ten", "bint", "mac",
 }
-_TITLE_WORDS = {
-    "King", "Queen", "Prince", "Princess", "Emperor", "Empress", "Sir", "Lord", "Lady", "Dr",
-    "Dr.", "Saint", "St.", "Pope", "Duke", "Count", "Countess", "General", "President",
-    "Mr.", "Mrs.", "Crown",
+# titles in front of a name that Wikidata labels drop ("King Béla IV", "Senator Rush Holt")
+_LEAD_TITLES = {
+    "King", "Queen", "Emperor", "Empress", "Pope", "Sultan", "Tsar", "Senator", "Sheikh",
+    "Gen.", "General", "Colonel", "Col.", "Captain", "Capt.", "Judge", "Justice", "Rev.",
+    "Reverend", "Bishop", "Governor", "President", "Mr.", "Mrs.", "Ms.", "Dr.", "Doctor",
+    "Professor", "Prof.", "Crown", "Lt.", "Lieutenant", "Major", "Admiral", "Chief", "Pharaoh",
+    "Mayor", "Ayatollah", "Imam", "Madame", "Field", "Marshal", "US", "U.S.",
 }
+# noble titles that follow a name as part of it ("Margaret II, Countess of Flanders")
+_NOBLE = (
+    r"(?:\d+(?:st|nd|rd|th)\s+)?(?:Grand\s+)?(?:Duke|Duchess|Prince|Princess|Count|Countess|"
+    r"Earl|Baron|Baroness|Baronet|Viscount|Viscountess|Marquess|Marquis|Lord|Lady|King|Queen|"
+    r"Emperor|Empress|Elector|Electress|Margrave|Margravine|Landgrave|Archduke|Archduchess)\b"
+)
+_APPOSITIVE = re.compile(rf",\s+(?=(?:the\s+)?{_NOBLE})")
+_FEMALE = re.compile(
+    r"\b(?:Queen|Empress|Princess|Lady|Countess|Duchess|Archduchess|Margravine|Baroness|"
+    r"Viscountess|Electress|Madame|Mrs\.|actress|singer\s+and\s+actress|her\s+husband)\b")
 _NOT_NAME = {
     "The", "A", "An", "It", "He", "She", "They", "His", "Her", "This", "In", "On", "At",
-    "After", "Before", "During", "With", "When", "While", "Since", "Their", "Its",
+    "After", "Before", "During", "With", "When", "While", "Since", "Their", "Its", "As", "For",
+    "From", "By", "Born", "Following",
+}
+_ABBREV = re.compile(
+    r"(?:[A-Z]\.)+[A-Z]?\.?|Jr\.|Sr\.|St\.|Dr\.|Mr\.|Mrs\.|Ms\.|Gen\.|Lt\.|Col\.|Capt\.|"
+    r"Rev\.|Hon\.|Mt\.|Ft\.|Bros\.")
+# a lead-in word that ends the search for a name ("married in 1874", "son of a farmer.")
+_NAME_BARRIERS = {
+    "in", "on", "at", "from", "since", "during", "until", "after", "before", "when", "while",
+    "which", "who", "whom", "that", "was", "is", "had", "has", "with", "for", "he", "she",
+    "they", "it",
 }
 _TOKEN = re.compile(r"[^\s]+")
 
 
-def _name_at(text: str, pos: int, *, keep_of: bool = True, max_tokens: int = 7) -> str:
-    """The capitalised name starting at (or just after) `pos`; '' if none.
+def _name_span(text: str, pos: int, *, max_tokens: int = 7, appositive: bool = False
+               ) -> tuple[str, int]:
+    """The capitalised name starting at `pos` and the index where it ends; ('', pos) if none.
 
-    Walks tokens while they start upper case (or are name particles such as "von", "de",
-    "of" followed by an upper-case token); stops at punctuation that ends a name."""
+    Walks tokens while they start upper case (or are particles such as "von", "of" followed
+    by an upper-case token); stops at punctuation that ends a name. With `appositive`, a
+    following noble title joins the name ("Frederick, Prince of Wales")."""
     out: list[str] = []
     pending: list[str] = []
     glue = False
-    for m in _TOKEN.finditer(text, pos, min(len(text), pos + 160)):
+    end = pos
+    for m in _TOKEN.finditer(text, pos, min(len(text), pos + 200)):
         tok = m.group(0)
-        if not out and not pending:
+        lead = 0
+        if not out:
             tok = tok.lstrip("\"“'‘(")
+            lead = len(m.group(0)) - len(tok)
         cut = False
         for stop in ("(", "\"", "“", "”"):
-            k = tok.find(stop)
+            k = tok.find(stop, 1)
             if k > 0:
                 tok, cut = tok[:k], True
-            elif k == 0 and out:
-                tok, cut = "", True
-        if not tok:
-            break
-        word = tok
-        end_punct = word[-1] in ",;:!?)”\""
-        if word.endswith("."):
-            # keep initials and abbreviations ("J.", "Jr.", "St."); a long word + "." ends it
-            if len(word) > 4 and not word[:-1].isupper():
-                end_punct = True
-        word = word.rstrip(",;:!?)”\"")
-        if word.endswith(".") and end_punct:
-            word = word[:-1]
+        word = tok.rstrip(",;:!?)”\"'")
+        trail = tok[len(word):]
+        if word.endswith(".") and not _ABBREV.fullmatch(word):
+            word, trail = word[:-1], "." + trail
         if not word:
             break
         if glue and out:
             out[-1] += word
-            glue = False
-        elif _upper_initial(word) and not (not out and word in _NOT_NAME):
-            if word[0].isdigit() and not out:
-                break
+        elif _upper_initial(word) and not word[0].isdigit() and not (
+            not out and (word in _NOT_NAME or word in _MONTHS_CAP)
+        ):
+            if pending and _is_adjective_demonym(word):
+                break  # "Sherman of American Civil War fame"
             out.extend(pending)
             pending = []
             out.append(word)
-        elif out and word.lower() in _CONNECTORS and (keep_of or word.lower() != "of"):
+        elif out and word.lower() in _CONNECTORS and not trail:
             pending.append(word)
-        elif out and word.endswith("-") and False:
-            pass
+            continue
         else:
             break
-        if word.endswith("-") and not end_punct:
-            glue = True
-            out[-1] = out[-1]
-        if end_punct or cut or len(out) >= max_tokens:
+        end = m.start() + lead + len(word)
+        glue = word.endswith("-") and not trail
+        if trail or cut or len(out) >= max_tokens:
             break
-    name = " ".join(out)
-    return re.sub(r"-\s+", "-", name).strip()
+    if not out:
+        return "", pos
+    name = re.sub(r"-\s+", "-", " ".join(out)).strip()
+    if appositive:
+        am = _APPOSITIVE.match(text, end)
+        if am:
+            extra, extra_end = _name_span(text, am.end(), max_tokens=6)
+            if extra:
+                return f"{name}, {extra}", extra_end
+    return name, end
 
 
-def _name_after(text: str, pos: int, *, skip: int = 4, keep_of: bool = True) -> str:
-    """Name after a cue, skipping a few lead-in words ("directed by Irish filmmaker X",
-    "married to actress X", "son of King X")."""
-    for m in _TOKEN.finditer(text, pos, min(len(text), pos + 120)):
-        tok = m.group(0).strip("\"“”,")
-        if skip <= 0:
-            break
-        if tok and (tok[0].islower() or tok in _DEMONYMS or tok in _TITLE_WORDS
-                    or tok.rstrip(",") in _DEMONYMS):
-            if tok.endswith((".", ";")) and tok not in _TITLE_WORDS:
-                return ""
+def _name_at(text: str, pos: int, *, max_tokens: int = 7) -> str:
+    return _name_span(text, pos, max_tokens=max_tokens)[0]
+
+
+def _is_demonym_word(tok: str) -> bool:
+    parts = [p for p in re.split(r"[-/]", tok.rstrip(",")) if p]
+    return bool(parts) and all(p in _DEMONYM_WORDS for p in parts)
+
+
+def _is_adjective_demonym(tok: str) -> bool:
+    """ "American" but not "Austria" (a name may end "of Austria", not "of American ...")."""
+    return _is_demonym_word(tok) and tok not in _COUNTRY_NAMES
+
+
+def _name_after_span(text: str, pos: int, *, skip: int = 5) -> tuple[str, int]:
+    """Name after a cue, skipping lead-in words ("directed by Irish filmmaker X", "married
+    to actress X", "son of King X", "and Muhammad's daughter Fatimah")."""
+    for m in _TOKEN.finditer(text, pos, min(len(text), pos + 160)):
+        tok = m.group(0).strip("\"“”")
+        bare = tok.rstrip(",:")
+        if not bare:
+            continue
+        if bare[0].islower() or bare[0] in "&/":
+            if bare in _NAME_BARRIERS or tok.endswith((".", ";")) or skip <= 0:
+                return "", pos
             skip -= 1
             continue
-        return _name_at(text, m.start(), keep_of=keep_of)
-    return ""
+        if bare in _LEAD_TITLES or _is_demonym_word(bare) or bare.endswith(("'s", "’s")):
+            skip -= 1
+            if skip < 0:
+                return "", pos
+            continue
+        return _name_span(text, m.start(), appositive=True)
+    return "", pos
+
+
+def _name_after(text: str, pos: int) -> str:
+    return _name_after_span(text, pos)[0]
 
 
 # ============================================================================ paragraphs
@@ -564,20 +634,21 @@ _REL_CUES: dict[str, list[str]] = {
         r"\brecorded\s+(?:\w+\s+){0,5}?by\b", r"\bby\b",
     ],
     "producer": [r"\bproduced\s+by\b", r"\bproducer\s+(?=[A-Z])"],
-    "founder": [r"\bfounded\s+(?:\w+\s+){0,4}?by\b", r"\bestablished\s+(?:\w+\s+){0,4}?by\b",
-                r"\bfounder\s+(?=[A-Z])", r"\bcreated\s+by\b"],
+    "founder": [r"\b(?:founded|established|started|formed|co-founded)\s+(?:[\w,]+\s+){0,5}?by\b",
+                r"\bfounder\s+(?=[A-Z])", r"\bcreated\s+by\b", r"\bfounders?\s+(?:was|were|is)\b"],
     "publisher": [r"\bpublished\s+(?:\w+\s+){0,3}?by\b", r"\bpublisher\s+(?=[A-Z])"],
     "father": [
         r"\b(?:son|daughter|child|children|sons|daughters|heir|grandson)\s+of\b",
-        r"\b(?:his|her)\s+father,?\b", r"\bfather\s+(?:was|is)\b", r"\bborn\s+to\b",
+        r"\b(?:his|her)\s+father,?", r"\bfather\s+(?:was|is)\b", r"\bborn\s+to\b",
     ],
     "mother": [
-        r"\b(?:his|her)\s+mother,?\b", r"\bmother\s+(?:was|is)\b",
+        r"\b(?:his|her)\s+mother,?", r"\bmother\s+(?:was|is)\b",
     ],
     "spouse": [
+        r"\b(?:[Ww]ife|[Hh]usband|[Ww]idow|[Ww]idower|[Ss]pouse|[Cc]onsort)\s+(?:of|to)\b",
         r"\b(?:was|is|were|got|been)\s+married\s+(?:to\s+)?", r"\bmarried\s+(?:to\s+)?",
-        r"\b(?:wife|husband|widow|widower|spouse|consort)\s+of\b",
-        r"\b(?:his|her)\s+(?:\w+\s+)?(?:wife|husband|spouse),?\b",
+        r"\b(?:his|her)\s+(?:\w+\s+)?(?:wife|husband|spouse),?",
+        r"['’]s\s+(?:\w+\s+)?(?:wife|husband|spouse)\s+(?:was|is)?",
         r"\bmarriage\s+to\b",
     ],
     "sibling": [
@@ -590,10 +661,10 @@ _REL_CUES: dict[str, list[str]] = {
 _REL_RE = {r: [re.compile(p) for p in ps] for r, ps in _REL_CUES.items()}
 _REL_RE["husband"] = _REL_RE["wife"] = _REL_RE["spouse"]
 # where a chunk title should appear near for "the X of the Y" (bridge) resolution
-_REL_WORDS = {
+_REL_WORDS: dict[str, tuple[str, ...]] = {
     "director": ("direct",), "composer": ("music", "compos", "score"),
     "performer": ("by", "record", "perform", "sung"), "producer": ("produc",),
-    "founder": ("found", "establish"), "publisher": ("publish",),
+    "founder": ("found", "establish", "started"), "publisher": ("publish", "produc", "imprint"),
     "father": ("son of", "daughter of", "father", "child of"),
     "mother": ("mother", " and "), "spouse": ("married", "wife", "husband", "marriage"),
     "husband": ("married", "husband"), "wife": ("married", "wife"),
@@ -602,27 +673,27 @@ _REL_WORDS = {
 
 
 def _parents(text: str) -> tuple[str, str]:
-    """(father, mother) from "son of A and B" / "born to A and B" / "son of A by his wife B"."""
+    """(father, mother) from "son of A and B", "born in X to A and B", "son of A by his wife
+    B", "His parents were A and B". A female title or "her husband" marks A as the mother."""
     m = re.search(
-        r"\b(?:son|daughter|child|children|sons|daughters|heir|born to)\s+(?:\w+\s+){0,2}?of\b"
-        r"|\bborn\s+to\b", text)
+        r"\b(?:son|daughter|child|children|sons|daughters|heir|offspring)\s+(?:\w+\s+)?of\b"
+        r"|\b[Bb]orn\b[^.;]{0,50}?\bto\b|\bparents\s+(?:were|are)\b", text)
     if not m:
         return "", ""
-    first = _name_after(text, m.end())
+    first, end = _name_after_span(text, m.end())
     if not first:
         return "", ""
-    rest = text[m.end(): m.end() + 200]
-    i = rest.find(first) + len(first)
-    tail = rest[i: i + 80]
-    mm = re.match(r"[^.;()]{0,40}?\b(?:and|by)\s+(?:(?:his|her)\s+)?(?:\w+\s+){0,2}?", tail)
+    lead = text[m.end(): end]
+    tail = text[end: end + 160]
+    # skip "(later Emperor Friedrich III)" / ", Sr. (1858-1900)" between the two parents
+    mm = re.match(
+        r"(?:[^.;()]|\([^()]*\)|\b[A-Z][a-z]?\.){0,80}?(?:,\s*|\s+)(?:and|by|&)\s+(?:of\s+)?",
+        tail)
     second = _name_after(tail, mm.end()) if mm else ""
-    if second and re.match(r"\s*(?:,|\band)\b", tail[:4]) is None and mm.group(0).count(",") > 1:
-        second = ""
-    # "son of Queen X and King Y": the mother may come first
-    if first and re.search(r"\b(?:Queen|Empress|Princess|Lady|Countess|Duchess)\s*$",
-                           text[max(0, m.end() - 1): m.end() + 40].split(first)[0]):
-        return second, first
-    return first, second
+    first_is_mother = bool(_FEMALE.search(lead)) or bool(
+        re.match(r"[^.;]{0,40}?\bher\s+husband\b", tail)
+    ) or bool(re.search(r", (?:Countess|Princess|Duchess|Queen|Lady|Empress)\b", first))
+    return (second, first) if first_is_mother else (first, second)
 
 
 def _relation_names(rel: str, para: _Para) -> list[str]:
@@ -635,14 +706,17 @@ def _relation_names(rel: str, para: _Para) -> list[str]:
             names.append(father)
         if rel == "mother" and mother:
             names.append(mother)
-    for cre in _REL_RE.get(rel, ()):
+    found: list[tuple[int, int, str]] = []  # (cue rank, position, name)
+    for rank, cre in enumerate(_REL_RE.get(rel, ())):
         for m in cre.finditer(text):
             n = _name_after(text, m.end())
-            if n and _key(n) != para.base_key and n not in names:
-                names.append(n)
-            if len(names) >= 3:
-                return names
-    return names
+            if n and _key(n) != para.base_key:
+                found.append((rank, m.start(), n))
+    found.sort()  # precise cues first ("recorded by" outranks a bare "by"), then position
+    for _, _, n in found:
+        if n not in names:
+            names.append(n)
+    return names[:4]
 
 
 def _follow(rel: str, para: _Para, paras: Sequence[_Para]) -> tuple[str, _Para | None]:
@@ -654,10 +728,16 @@ def _follow(rel: str, para: _Para, paras: Sequence[_Para]) -> tuple[str, _Para |
             return n, p
     # No cue gave a resolvable name: look for another paragraph's title mentioned in this
     # text close to a relation word ("It stars ... Nicholson and director Bob Rafelson").
+    # For parents, skip the other parent ("daughter of King X and Queen Y").
     best, best_d = None, 1 << 30
+    other = ""
+    if rel in ("father", "mother"):
+        other = _parents(para.text)[1 if rel == "father" else 0]
     low = para.text.lower()
     for p in paras:
         if p.title == para.title or len(p.base_key) < 4:
+            continue
+        if other and _resolve_name(other, (p,)) is not None:
             continue
         i = _key_find(para.text, _base(p.title))
         if i < 0:
@@ -666,6 +746,9 @@ def _follow(rel: str, para: _Para, paras: Sequence[_Para]) -> tuple[str, _Para |
             j = low.rfind(w, 0, i + 1)
             if j >= 0 and i - j < 80 and i - j < best_d:
                 best, best_d = p, i - j
+            j = low.find(w, i, i + len(p.title) + 40)  # "Marvel Comics' self-produced"
+            if j >= 0 and 2 * (j - i) < best_d:
+                best, best_d = p, 2 * (j - i)
     if best is not None:
         return _base(best.title), best
     # The object's own paragraph may state the relation the other way round:
@@ -732,11 +815,10 @@ def _place_after(text: str, pos: int) -> str:
             continue
         if not tok or not tok[0].isupper() or tok.rstrip(",.") in _MONTHS_CAP:
             return ""
-        return _name_at(text, m.start(), keep_of=True, max_tokens=5)
+        return _name_at(text, m.start(), max_tokens=5)
     return ""
 
 
-_MONTHS_CAP = {m.capitalize() for m in _MONTHS} | {"Sept"}
 
 
 def _place_in_span(text: str, a: int, b: int) -> str:
@@ -746,7 +828,7 @@ def _place_in_span(text: str, a: int, b: int) -> str:
     m = re.search(r"\b(?:in|at|near)\s+(?=[A-Z])", part)
     if m:
         return _place_after(text, a + m.end())
-    ds = _dates(part, a)
+    ds = _dates(text, a, b)
     if ds:
         after = text[ds[0].end: b]
         m = re.match(r"\s*,\s*(?=[A-Z])", after)
@@ -761,6 +843,7 @@ def _place_in_span(text: str, a: int, b: int) -> str:
 
 
 def _birthplace(text: str) -> str:
+    backup = ""  # a country ("born in Georgia") only if nothing finer is stated
     life = _life(text)
     if life.birth_part[0] >= 0:
         p = _place_in_span(text, *life.birth_part)
@@ -772,22 +855,28 @@ def _birthplace(text: str) -> str:
         seg_end = m.end() + (stop.start() if stop else len(seg))
         for im in re.finditer(r"\b(?:in|at|near)\s+", text[m.end(): seg_end]):
             p = _place_after(text, m.end() + im.end())
-            if p:
+            if p and p not in _COUNTRY_LEVEL:
                 return p
-        # "(born Versailles, 3 April 1806" / "born 8 March 1962, Bangkok"
-        p = _name_at(text, m.end() + 1, max_tokens=4)
-        if p and p not in _MONTHS_CAP and not p[0].isdigit() and p not in _COUNTRY_LEVEL:
-            return p
+            backup = backup or p
+        # "(born Versailles, 3 April 1806" but not a birth name "(born Robert Allen Zimmerman;"
+        pm = re.match(r"\s+([A-Z][^\s,;()]+(?:\s[A-Z][^\s,;()]+)?)(?:,\s*[A-Z][^,;()]{1,30})?"
+                      r",\s*(?=\d|" + _MON + ")",
+                      text[m.end(): m.end() + 60])
+        if pm and pm.group(1) not in _COUNTRY_LEVEL and pm.group(1) not in _MONTHS_CAP:
+            return pm.group(1)
     m = re.search(r"\b(?:native of|hails from|is from|was from)\s+", text)
     if m:
-        return _place_after(text, m.end())
+        p = _place_after(text, m.end())
+        if p and p not in _COUNTRY_LEVEL:
+            return p
     m = re.search(r"\b([A-Z][\w.]+(?:\s+[A-Z][\w.]+)?)-born\b", text)  # "a London-born editor"
     if m and m.group(1) not in _COUNTRY_OF:
         return m.group(1)
-    return ""
+    return backup
 
 
 def _deathplace(text: str) -> str:
+    backup = ""
     life = _life(text)
     if life.death_part[0] >= 0:
         p = _place_in_span(text, *life.death_part)
@@ -801,16 +890,27 @@ def _deathplace(text: str) -> str:
             p = _place_after(text, m.end() + im.end())
             if p and p not in _COUNTRY_LEVEL:
                 return p
-    return ""
+            backup = backup or p
+    return backup
+
+
+_LANGUAGES = {
+    "Hindi", "Tamil", "Telugu", "Malayalam", "Kannada", "Bengali", "Marathi", "Urdu",
+    "Cantonese", "Mandarin", "Tagalog", "Sinhala", "Gujarati", "Odia", "Oriya", "Assamese",
+    "Bollywood", "Lollywood", "Catalan", "Basque", "Flemish", "English", "Latin",
+}
 
 
 def _any_place(text: str) -> str:
     """Last resort for a birth/death place the paragraph does not state as such: the first
     "in <Place>" ("Moving to Buenos Aires at a young age" does not count; "lived in X" does)."""
-    for m in re.finditer(r"\b(?:in|at|from)\s+(?=[A-Z])", text):
-        p = _place_after(text, m.end())
-        if p and p not in _COUNTRY_LEVEL and not p[0].isdigit():
-            return p
+    for cue in (r"\b(?:in|at|from)\s+(?=[A-Z])", r"\b(?:to)\s+(?=[A-Z])"):
+        for m in re.finditer(cue, text):
+            p = _place_after(text, m.end())
+            if (p and p not in _COUNTRY_LEVEL and not p[0].isdigit()
+                    and not p.endswith(("'s", "’s")) and not _is_demonym_word(p.split()[0])
+                    and p.split()[0] not in _LEAD_TITLES and p.split()[0] not in _LANGUAGES):
+                return p
     return ""
 
 
@@ -818,30 +918,29 @@ def _country_mentions(text: str) -> list[tuple[int, str, str]]:
     return [(m.start(), m.group(0), _COUNTRY_OF[m.group(0)]) for m in _COUNTRY_RE.finditer(text)]
 
 
-# 2Wiki renders a country of citizenship as the demonym the paragraph uses, except for these
-# (Wikidata "United Kingdom" -> "British" even when the text says "English"; India -> "India").
-_NATIONALITY_ANSWER = {"United Kingdom": "British", "India": "India"}
-
-
 @lru_cache(maxsize=4096)
 def _nationality(text: str) -> tuple[str, str]:
     """(answer form, canonical country) of the paragraph's subject.
 
-    Prefers the word after "is a"/"was an" in the opening sentence ("is an American film
-    director", "is a 1935 Mexican comedy film"), then the first mention anywhere."""
+    The canonical country (for "same nationality?") prefers the word after "is a"/"was an"
+    in the opening sentence ("was a German-born Chilean film director" -> Chile). The answer
+    form follows how 2Wiki wrote its gold strings: the paragraph's first nationality word
+    ("American", "Austria" in "(born 1908 in Bad Ischl, Austria)"), except that English,
+    Scottish and Welsh people are "British" (Wikidata: United Kingdom) and Indians "India"
+    (every such gold answer in train)."""
     ments = [m for m in _country_mentions(text) if m[1] not in _REGIONS]
     if not ments:
         return "", ""
     word, country = ments[0][1], ments[0][2]
+    answer = {"United Kingdom": "British", "India": "India"}.get(country, word)
     m = re.search(r"\b(?:is|was|are|were)\s+(?:an?|the)\b", text)
     if m:
-        sent_end = text.find(". ", m.end())
-        sent_end = len(text) if sent_end < 0 else sent_end
-        for pos, w, c in ments:
+        sent_end = _sentence_end(text, m.end())
+        for pos, _, c in ments:
             if m.start() <= pos < sent_end:
-                word, country = w, c
+                country = c
                 break
-    return _NATIONALITY_ANSWER.get(country, word), country
+    return answer, country
 
 
 _WORK_NOUN = re.compile(
@@ -866,10 +965,10 @@ def _location_country(para: _Para) -> str:
     ments = [m for m in _country_mentions(text) if m[0] >= start]
     if not ments:
         return ""
-    end = text.find(". ", start)
-    first_sentence = [m for m in ments if end < 0 or m[0] < end]
+    end = _sentence_end(text, start)
+    first_sentence = [m for m in ments if m[0] < end]
     if first_sentence:
-        if _WORK_NOUN.search(text, 0, end if end > 0 else len(text)):
+        if _WORK_NOUN.search(text, 0, end):
             return first_sentence[0][2]
         return first_sentence[-1][2]
     return ments[0][2]
@@ -888,15 +987,24 @@ _CAUSES = [
 _CAUSE_RE = re.compile("|".join(re.escape(c) for c in _CAUSES), re.I)
 
 
+_DIED_OF = re.compile(
+    r"\b(?:died|death|dying|succumbed)\s+(?:\w+\s+){0,3}?(?:of|from|due to|to)\s+"
+    r"(?:an?\s+|the\s+|complications\s+(?:of|from)\s+|(?:a\s+)?(?:sudden|long|short|"
+    r"brief|massive)\s+)*([a-zA-Z' -]+?)(?=\s+(?:in|at|on|aged|while|after|and)\b|[,.;(]|$)")
+
+
 def _cause_of_death(text: str) -> str:
-    m = re.search(
-        r"\b(?:died|death|dying|succumbed)\s+(?:\w+\s+){0,3}?(?:of|from|after|due to|to)\s+"
-        r"(?:an?\s+|the\s+|complications\s+(?:of|from)\s+|(?:a\s+)?(?:sudden|long|short|"
-        r"brief|massive)\s+)*([\w' -]+?)(?=\s+(?:in|at|on|aged|while|after|and|on)\b|[,.;(]|$)",
-        text,
-    )
-    if m and len(m.group(1).split()) <= 4:
-        return m.group(1)
+    """ "died of a heart attack" -> "heart attack"; a known cause anywhere as a fallback."""
+    for m in _DIED_OF.finditer(text):
+        phrase = m.group(1).strip()
+        km = _CAUSE_RE.search(phrase)
+        if km:
+            return km.group(0)
+        words = phrase.split()
+        if 0 < len(words) <= 3 and phrase.islower() and words[0] not in _NAME_BARRIERS | {
+            "his", "her", "their", "a", "the", "old", "natural",
+        }:
+            return phrase
     m = _CAUSE_RE.search(text)
     if m:
         return m.group(0)
@@ -908,25 +1016,31 @@ def _cause_of_death(text: str) -> str:
 
 
 _INSTITUTION = re.compile(
-    r"(?:[A-Z][\w'.&-]*\s+){0,5}(?:University|College|School|Institute|Academy|Conservatory|"
-    r"Conservatoire|Polytechnic|Lyceum|Gymnasium|Seminary)(?:\s+(?:of|for|in)\s+(?:the\s+)?"
-    r"[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*){0,3})?"
+    r"(?:[A-Z][\w'.&-]*,?\s+(?:and\s+)?){0,5}(?:University|College|School|Institute|Academy|"
+    r"Conservatory|Conservatoire|Polytechnic|Lyceum|Gymnasium|Seminary|Université|Universität|"
+    r"Universidad|Università)(?:\s+(?:of|for)\s+(?:the\s+)?[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*){0,3})?"
 )
+_EDU_CUE = re.compile(
+    r"\b(?:graduated|graduate|graduating|studied|educated|attended|alumnus|alumna|enrolled|"
+    r"degree|studies|trained|study|studying)\b")
 
 
 def _education(text: str) -> str:
-    cues = r"\b(?:graduated|graduate|graduating|studied|educated|attended|alumnus|alumna|" \
-        r"enrolled|degree|studies|trained|study)\b[^.;]{0,60}?\b(?:from|at|of|in)\s+(?:the\s+)?"
-    for m in re.finditer(cues, text):
-        seg = text[m.end(): m.end() + 120]
-        im = _INSTITUTION.match(seg)
+    """Institution after an education cue ("studied film in London at London Film School");
+    any named institution beats the first capitalised words after "in"/"at"."""
+    fallback = ""
+    for m in _EDU_CUE.finditer(text):
+        end = min(_sentence_end(text, m.end()), m.end() + 120)
+        im = _INSTITUTION.search(text, m.end(), end)
         if im:
             return im.group(0).strip()
-        n = _name_at(text, m.end(), max_tokens=7)
-        if n and n not in _COUNTRY_LEVEL and not n[0].isdigit():
-            return n
+        pm = re.compile(r"\b(?:from|at|of|in)\s+(?:the\s+)?(?=[A-Z])").search(text, m.end(), end)
+        if pm and not fallback:
+            n = _name_at(text, pm.end(), max_tokens=7)
+            if n and n not in _COUNTRY_LEVEL:
+                fallback = n
     im = _INSTITUTION.search(text)
-    return im.group(0).strip() if im else ""
+    return im.group(0).strip() if im else fallback
 
 
 def _burial(text: str) -> str:
@@ -954,7 +1068,9 @@ def _award(text: str) -> str:
         r"\b(?:won|received|awarded|recipient of|winner of|honored with|honoured with)\s+"
         r"(?:the\s+|an?\s+|two\s+|three\s+|several\s+)?(?=[A-Z])", text)
     if m:
-        return _name_at(text, m.end(), max_tokens=9)
+        n = _name_at(text, m.end(), max_tokens=9)
+        if n and n not in _COUNTRY_OF and not re.match(r"(?:Bachelor|Master|Doctor|Ph)", n):
+            return n
     m = re.search(r"(?:[A-Z][\w'.-]*\s+){1,5}(?:Award|Prize|Medal|Order)\b(?:\s+for\s+[A-Z]"
                   r"[\w]*(?:\s+[A-Z][\w]*){0,3})?", text)
     return m.group(0).strip() if m else ""
@@ -964,10 +1080,10 @@ def _release(text: str) -> _Date | None:
     """Release / publication date of a work: "is a 1982 Nicaraguan film", "released on ..."."""
     m = re.search(r"\b(?:released|premiered|published|issued|aired)\b[^.;]{0,40}?", text)
     if m:
-        ds = _dates(text[m.end(): m.end() + 40], m.end())
+        ds = _dates(text, m.end(), m.end() + 40)
         if ds:
             return ds[0]
-    for d in _dates(text[:400]):
+    for d in _dates(text, 0, 400):
         if 1000 <= d.sort[0] <= 2030:
             return d
     ds = _dates(text)
@@ -984,6 +1100,7 @@ class _Query(NamedTuple):
     attr: str  # birth | death | release | lifespan | nationality | country | birthplace |
     # deathplace | cause | education | burial | employer | award | name
     pick: str = ""  # compare: "min" | "max"
+    phrase: str = ""  # chain: the question's outermost relation words ("mother-in-law")
 
 
 # relation words in questions -> relation chain (applied left to right)
@@ -1004,14 +1121,20 @@ _REL_PHRASES = {
     "granddaughter": ("child", "child"), "child": ("child",), "son": ("child",),
     "daughter": ("child",), "sibling": ("sibling",), "brother": ("sibling",),
     "sister": ("sibling",), "company that published": ("publisher",),
-    "company that produced": ("producer",),
+    "company that produced": ("producer",), "published": ("publisher",),
+    "produced": ("producer",), "released": ("publisher",), "distributed": ("publisher",),
+    "founded": ("founder",), "created": ("founder",), "creator": ("founder",),
 }
 _REL_ALT = "|".join(re.escape(k) for k in sorted(_REL_PHRASES, key=len, reverse=True))
 _OF_REL = re.compile(
     rf"^(?:the\s+)?({_REL_ALT})\s+of\s+(?:(?:the\s+)?(?:film|song|album|university|company|"
-    rf"band|book|novel|magazine|movie|group|work|show|play|series|organization)\s+)?(.+)$",
+    rf"band|book|novel|magazine|movie|group|work|show|play|series|organization)\s+(?!that\b))?"
+    rf"(.+)$",
     re.I,
 )
+_THAT_REL = re.compile(
+    r"^(?:the\s+)?(?:company|organization|organisation|label|studio|firm)\s+that\s+"
+    r"(published|produced|released|distributed|founded|created)\s+(.+)$", re.I)
 _POSS_REL = re.compile(rf"^(.+?)\s*['’]s\s+({_REL_ALT})$", re.I)
 
 _CHAIN_TEMPLATES = [
@@ -1040,23 +1163,22 @@ _CHAIN_TEMPLATES = [
     (r"^(?:which|what)\s+awards?\s+(?:did|does|was)\s+(?P<s>.+?)\s+(?:receive|win|get|"
      r"given)$", "award"),
     (r"^what\s+is\s+the\s+award\s+that\s+(?P<s>.+?)\s+(?:got|received|won)$", "award"),
+    (r"^(?:which|what)\s+awards?\s+(?P<s>.+?)\s+(?:got|received|won|get|receive|win)$", "award"),
     (r"^who\s+(?:is|was|are)\s+(?P<s>.+)$", "name"),
 ]
 _CHAIN_RES = [(re.compile(p, re.I), a) for p, a in _CHAIN_TEMPLATES]
 
 
-def _parse_subject(s: str) -> tuple[str, tuple[str, ...]]:
-    """ "the mother of the director of film X" -> ("X", ("director", "mother"))."""
+def _parse_subject(s: str) -> tuple[str, tuple[str, ...], str]:
+    """ "the mother of the director of film X" -> ("X", ("director", "mother"), "mother")."""
     s = s.strip().rstrip(",")
-    m = _OF_REL.match(s)
-    if m:
-        ent, rels = _parse_subject(m.group(2))
-        return ent, rels + _REL_PHRASES[m.group(1).lower()]
-    m = _POSS_REL.match(s)
-    if m:
-        ent, rels = _parse_subject(m.group(1))
-        return ent, rels + _REL_PHRASES[m.group(2).lower()]
-    return s, ()
+    for pattern, ent_group, rel_group in ((_OF_REL, 2, 1), (_THAT_REL, 2, 1), (_POSS_REL, 1, 2)):
+        m = pattern.match(s)
+        if m:
+            ent, rels, _ = _parse_subject(m.group(ent_group))
+            phrase = m.group(rel_group).lower()
+            return ent, rels + _REL_PHRASES[phrase], phrase
+    return s, (), ""
 
 
 # ---- comparisons
@@ -1066,7 +1188,7 @@ _SAME_TAILS = [
     " both from", ", both from", " from the same", ", from the same", " of the same",
     " have the same", ", originate", " originate", ", have the directors", " have the directors",
     " films have", ", born in", " born in the same", " both have", ", have ", " share ", ", both",
-    " both born", " have the director", " both ",
+    " both born", " have the director", " both ", " the same",
 ]
 _SAME_HEAD = re.compile(r"^(?:are|do|did|does|were|was|is)\s+", re.I)
 _LEAD_FILLER = re.compile(
@@ -1164,7 +1286,8 @@ def _parse(question: str, titles: tuple[_Para, ...] = ()) -> _Query:
         if cmp_attr == "birth" and "younger" not in head and "older" in head:
             pick = "min"
         region = ""
-        m = re.match(r"^(?:was|is|did)\s+(.+?)\s+(?:born|die|died|released)\b", q_nomark, re.I)
+        m = re.match(r"^(?:was|is|did)\s+(.+?)\s+(?:born|die|died|released|older|younger|"
+                     r"the\s+older|the\s+younger)\b", q_nomark, re.I)
         if m and " or " in m.group(1):
             region = m.group(1)
         elif " out of " in q_nomark:
@@ -1181,10 +1304,10 @@ def _parse(question: str, titles: tuple[_Para, ...] = ()) -> _Query:
     for cre, attr in _CHAIN_RES:
         m = cre.match(q_nomark)
         if m:
-            ent, rels = _parse_subject(m.group("s"))
+            ent, rels, phrase = _parse_subject(m.group("s"))
             if attr == "name" and not rels:
                 break
-            return _Query("chain", (ent,), rels, attr)
+            return _Query("chain", (ent,), rels, attr, phrase=phrase)
     return _Query("unknown", (), (), "")
 
 
@@ -1218,14 +1341,23 @@ def _read_attr(attr: str, para: _Para) -> tuple[str, object]:
     if attr == "country":
         c = _location_country(para)
         return c, c or None
-    if attr in ("birthplace", "deathplace"):
-        # people often die where they were born; a stated other place beats nothing
-        first, second = (_birthplace, _deathplace)[:: 1 if attr == "birthplace" else -1]
-        p = first(text) or second(text) or _any_place(text)
+    if attr in ("birthplace", "deathplace", "burial"):
+        # The paragraph may not state this place. People often die (and are buried) where
+        # they were born or lived, so another stated place of theirs beats no answer.
+        order = {
+            "birthplace": (_birthplace, _deathplace),
+            "deathplace": (_deathplace, _birthplace),
+            "burial": (_burial, _deathplace, _birthplace),
+        }[attr]
+        for extract in order:
+            p = extract(text)
+            if p:
+                return p, _key(p)
+        p = _any_place(text)
         return p, _key(p) or None
     extract = {
-        "cause": _cause_of_death, "education": _education,
-        "burial": _burial, "employer": _employer, "award": _award,
+        "cause": _cause_of_death, "education": _education, "employer": _employer,
+        "award": _award,
     }.get(attr)
     if extract is None:
         return "", None
@@ -1251,19 +1383,7 @@ def _walk(entity: str, rels: tuple[str, ...], paras: tuple[_Para, ...]
 def _solve_chain(q: _Query, paras: tuple[_Para, ...]) -> _Solution:
     entity = q.entities[0]
     if q.attr == "name":
-        # the answer is the object of the last relation: walk all but the last, then extract
-        para, name, ok = _walk(entity, q.via[:-1], paras)
-        if para is not None and ok:
-            last = q.via[-1]
-            obj, obj_para = _follow(last, para, paras)
-            if obj:
-                if obj_para is not None:
-                    obj = _base(obj_para.title) if _key(obj) in obj_para.base_key else obj
-                return _Solution(obj, True)
-        direct = _direct_statement(q, paras)
-        if direct:
-            return _Solution(direct, True)
-        return _Solution(name if para is not None and name != entity else "", False)
+        return _solve_name(q, paras)
     para, name, ok = _walk(entity, q.via, paras)
     if para is not None and ok:
         ans, _ = _read_attr(q.attr, para)
@@ -1281,23 +1401,53 @@ def _solve_chain(q: _Query, paras: tuple[_Para, ...]) -> _Solution:
     return _Solution("", ok)
 
 
-_DIRECT_PHRASES = {
-    ("spouse", "mother"): "mother-in-law", ("spouse", "father"): "father-in-law",
-    ("father", "father"): "paternal grandfather", ("father", "mother"): "paternal grandmother",
-    ("mother", "father"): "maternal grandfather", ("mother", "mother"): "maternal grandmother",
-    ("father",): "father", ("mother",): "mother",
+# other routes to the same relative ("uncle" = a parent's brother, either side)
+_ALT_VIA = {
+    ("father", "sibling"): ("mother", "sibling"),
+    ("father", "spouse"): ("mother", "spouse"),
 }
 
 
+def _solve_name(q: _Query, paras: tuple[_Para, ...]) -> _Solution:
+    """ "Who is the <relation> of X?": the answer is a name, not an attribute."""
+    entity = q.entities[0]
+    anchor = _find(entity, paras)
+    # 1. X's paragraph may say it outright: "Her paternal grandfather was Henry the Lion".
+    if anchor is not None and len(q.via) > 1 and q.phrase:
+        words = r"[\s-]+".join(re.escape(w) for w in re.split(r"[\s-]+", q.phrase))
+        m = re.search(rf"\b(?:his|her|their)\s+(?:\w+\s+)?{words},?\s+(?:(?:was|is)\s+)?",
+                      anchor.text, re.I)
+        if m:
+            n = _name_after(anchor.text, m.end())
+            if n:
+                return _Solution(n, True)
+    # 2. walk the chain and read the last relation's object
+    for via in (q.via, _ALT_VIA.get(q.via)):
+        if not via:
+            continue
+        para, _, ok = _walk(entity, via[:-1], paras)
+        if para is not None and ok:
+            obj, obj_para = _follow(via[-1], para, paras)
+            if obj:
+                if obj_para is not None and _key(obj) in obj_para.base_key:
+                    obj = _base(obj_para.title)
+                return _Solution(obj, True)
+    # 3. someone else's paragraph may state the relation: "she was the mother-in-law of X"
+    direct = _direct_statement(q, paras)
+    if direct:
+        return _Solution(direct, True)
+    return _Solution("", False)
+
+
 def _direct_statement(q: _Query, paras: tuple[_Para, ...]) -> str:
-    """Inference fallback: a paragraph saying "... was the mother-in-law of X" answers
-    "Who is X's mother-in-law?" with its own title."""
-    phrase = _DIRECT_PHRASES.get(q.via)
-    if not phrase:
+    """A paragraph saying "... was the mother-in-law of X" answers "Who is X's
+    mother-in-law?" with its own title."""
+    if not q.phrase or q.phrase in _REL_WORDS and q.phrase not in ("father", "mother"):
         return ""
+    words = r"[\s-]+".join(re.escape(w) for w in re.split(r"[\s-]+", q.phrase))
     target = _base(q.entities[0])
     for p in paras:
-        for m in re.finditer(re.escape(phrase).replace(r"\-", r"-\s*") + r"\s+of\s+", p.text):
+        for m in re.finditer(rf"\b{words}\s+of\s+(?:\w+\s+){{0,2}}?", p.text):
             if _key_find(p.text[m.end(): m.end() + len(target) + 30], target) == 0:
                 return _base(p.title)
     return ""
@@ -1350,10 +1500,10 @@ def _fallback(question: str, passages: tuple[tuple[str, str], ...]) -> str:
         return "no"
     if q.kind == "compare" and q.entities:
         return _clean_answer(_base(q.entities[0]))
-    if q.entities:
-        return _clean_answer(q.entities[0])
+    if q.entities and q.kind != "chain":
+        return _clean_answer(_base(q.entities[0]))
     words = re.findall(r"[A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)*", question[1:])
-    return words[0] if words else (passages[0][0] if passages else "unknown")
+    return words[0] if words else "unknown"
 
 
 # ============================================================================ public API
@@ -1365,7 +1515,7 @@ def answer_question(question: str, passages: Sequence[tuple[str, str]]) -> str:
     ps = tuple((str(t), str(x)) for t, x in passages)
     sol = _solve(question, ps)
     ans = _clean_answer(sol.answer) if sol.answer else ""
-    return ans or _fallback(question, ps)
+    return ans or _clean_answer(_fallback(question, ps)) or "unknown"
 
 
 def is_sufficient(question: str, passages: Sequence[tuple[str, str]]) -> bool:

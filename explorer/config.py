@@ -66,6 +66,53 @@ class BaselineConfig:
 
 
 @dataclass(frozen=True)
+class DemosConfig:
+    n_demos: int = 450  # heuristic episodes on the train split (the original study used 450)
+    policy: str = "heuristic"
+    split: str = "train"
+    out_dir: str = "data/demos"  # episodes.jsonl (the eval format: `explorer episodes show` reads it)
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    """Behaviour cloning of the demos into the local policy."""
+
+    seed: int = 0
+    epochs: int = 30
+    batch_size: int = 64  # steps per minibatch
+    lr: float = 0.05
+    weight_decay: float = 0.0001
+    out_dir: str = "models/sft"
+
+
+@dataclass(frozen=True)
+class GRPOConfig:
+    """Group-relative policy optimisation of the local policy, starting from the SFT checkpoint."""
+
+    seed: int = 0
+    steps: int = 60
+    batch_size: int = 8  # questions per step
+    group_size: int = 16  # sampled episodes per question
+    lr: float = 0.02
+    clip_eps: float = 0.2  # PPO-style clip range of the importance ratio
+    kl_coef: float = 0.02  # exact KL(policy || SFT policy) over each state's action set
+    entropy_coef: float = 0.0
+    epochs_per_step: int = 2  # gradient passes over each batch of rollouts
+    temperature: float = 1.0  # sampling temperature during rollouts (eval is greedy)
+    normalize_advantages: bool = True  # divide by the group's reward std (GRPO); else only centre
+    eval_every: int = 10  # greedy eval on val; the best checkpoint is kept
+    checkpoint_every: int = 1
+    out_dir: str = "models/grpo"
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    splits: tuple[str, ...] = ("val", "dev")
+    seed: int = 0
+    out_dir: str = "reports/eval"
+
+
+@dataclass(frozen=True)
 class TrackingConfig:
     # Relative sqlite paths are made absolute against the project root (see tracking.py).
     uri: str = "sqlite:///mlflow.db"
@@ -79,6 +126,10 @@ class Params:
     env: EnvConfig = field(default_factory=EnvConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    demos: DemosConfig = field(default_factory=DemosConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
+    grpo: GRPOConfig = field(default_factory=GRPOConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 

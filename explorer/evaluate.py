@@ -77,14 +77,19 @@ def summarize(tasks: list[Task], episodes: list[Episode]) -> dict[str, Any]:
 
 
 def evaluate(
-    tasks: list[Task], policy_name: str, env_cfg: EnvConfig, reward_cfg: RewardConfig, seed: int = 0, progress: bool = True
+    tasks: list[Task], policy: str | Policy, env_cfg: EnvConfig, reward_cfg: RewardConfig, seed: int = 0, progress: bool = True
 ) -> tuple[dict[str, Any], list[Episode]]:
+    """Run `policy` (a name / checkpoint path, or a policy callable) once on every task."""
+    policy_name = policy if isinstance(policy, str) else type(policy).__name__
     it: Iterable[Task] = tasks
     if progress:
         from tqdm import tqdm
 
         it = tqdm(tasks, desc=f"eval {policy_name}", unit="q", file=sys.stderr, leave=False, disable=None)  # off when not a TTY
-    episodes = [run_episode(t, make_policy(policy_name, t), env_cfg, reward_cfg, episode_rng(seed, t.id), policy_name) for t in it]
+    episodes = [
+        run_episode(t, make_policy(policy, t) if isinstance(policy, str) else policy, env_cfg, reward_cfg, episode_rng(seed, t.id), policy_name)
+        for t in it
+    ]
     return summarize(tasks, episodes), episodes
 
 

@@ -41,7 +41,7 @@ class NullRun:
     run_id = None
 
     def log_params(self, params: Mapping[str, Any]) -> None: ...
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None: ...
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None: ...
     def log_artifact(self, path: Path | str, artifact_path: str | None = None) -> None: ...
     def set_tags(self, tags: Mapping[str, str]) -> None: ...
 
@@ -57,10 +57,10 @@ class Run(NullRun):
         for i in range(0, len(items), 100):
             self.client.log_batch(self.run_id, params=items[i : i + 100])
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None:
         from mlflow.entities import Metric
 
-        now = int(time.time() * 1000)
+        now = timestamp if timestamp is not None else int(time.time() * 1000)
         items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
         for i in range(0, len(items), 1000):
             self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
@@ -75,8 +75,9 @@ class Run(NullRun):
 
 
 @contextmanager
-def stage_run(cfg: TrackingConfig, run_name: str, tags: Mapping[str, str] | None = None) -> Iterator[NullRun]:
-    """An MLflow run for one stage; ends FAILED if the body raises."""
+def stage_run(cfg: TrackingConfig, run_name: str, tags: Mapping[str, str] | None = None, run_id: str | None = None) -> Iterator[NullRun]:
+    """An MLflow run for one stage; ends FAILED if the body raises. With `run_id` (a resumed
+    stage), that run is reopened and continued instead of starting a new one."""
     if not cfg.enabled:
         yield NullRun()
         return
@@ -89,7 +90,11 @@ def stage_run(cfg: TrackingConfig, run_name: str, tags: Mapping[str, str] | None
     parent = os.environ.get("EXPLORER_PARENT_RUN_ID")
     if parent:
         all_tags["mlflow.parentRunId"] = parent
-    run = client.create_run(exp_id, run_name=run_name, tags=all_tags)
+    if run_id is not None:
+        client.update_run(run_id, status="RUNNING")
+        run = client.get_run(run_id)
+    else:
+        run = client.create_run(exp_id, run_name=run_name, tags=all_tags)
     try:
         yield Run(client, run.info.run_id)
     except BaseException:

@@ -10,12 +10,17 @@ Baselines (all rules, nothing learned):
 - read_all:  opens every chunk that fits in the budget, then answers with the heuristic answerer.
 - oracle:    opens exactly the gold chunks and answers the gold answer: the upper bound and the
              minimum reading cost. It is the only policy that reads the task's labels.
+
+A path to a local-policy checkpoint (`models/grpo/best.json`, ...) is a policy too: the learned
+log-linear policy of explorer/policies/local.py, acting greedily.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
 
 from explorer.policies.baselines import heuristic_act, oracle_policy, random_act, read_all_act
 from explorer.types import Action, Observation, Task
@@ -34,4 +39,14 @@ def make_policy(name: str, task: Task) -> Policy:
         return read_all_act
     if name == "oracle":
         return oracle_policy(task)
-    raise ValueError(f"unknown policy {name!r}; baselines are {', '.join(BASELINES)}")
+    path = Path(name)
+    if path.suffix == ".json" and path.exists():
+        return _load_checkpoint(str(path.resolve()), path.stat().st_mtime_ns)
+    raise ValueError(f"unknown policy {name!r}: not one of {', '.join(BASELINES)} and not an existing checkpoint .json")
+
+
+@lru_cache(maxsize=8)
+def _load_checkpoint(path: str, mtime_ns: int) -> Policy:
+    from explorer.policies.local import load_policy
+
+    return load_policy(path, greedy=True)

@@ -1,0 +1,1 @@
+"""Training for the local policy: demos (heuristic episodes), SFT (behaviour cloning), GRPO."""
