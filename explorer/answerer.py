@@ -1,4 +1,4 @@
-"""Rule-based reader for 2WikiMultiHopQA questions: answer, rank chunks to open, decide when to stop.
+"""Rule-based 2WikiMultiHopQA reader: answer, rank chunks to open, decide when to stop.
 
 2Wiki questions are generated from a small set of templates over Wikidata triples, and the
 gold paragraphs are Wikipedia openings that state those triples in stereotyped prose ("X is a
@@ -405,6 +405,21 @@ _APPOSITIVE = re.compile(rf",\s+(?=(?:the\s+)?{_NOBLE})")
 _FEMALE = re.compile(
     r"\b(?:Queen|Empress|Princess|Lady|Countess|Duchess|Archduchess|Margravine|Baroness|"
     r"Viscountess|Electress|Madame|Mrs\.|actress|singer\s+and\s+actress|her\s+husband)\b")
+# common female given names: in "son of A and B" the father usually comes first, unless A
+# is recognisably a woman ("son of Sarah Franklin and Richard Bache")
+_FEMALE_NAMES = set(
+    "Mary Elizabeth Anne Anna Ann Margaret Catherine Katherine Jane Sarah Maria Marie Sophia "
+    "Sophie Charlotte Louise Victoria Isabella Isabel Eleanor Alice Emma Helen Helena Frances "
+    "Julia Agnes Joan Johanna Cecily Blanche Beatrice Matilda Adelaide Caroline Amelia Emily "
+    "Grace Rose Ruth Esther Rebecca Rachel Martha Susan Susanna Lucy Laura Claire Clara Dorothy "
+    "Edith Florence Ida Irene Josephine Judith Lydia Mabel Nancy Olga Patricia Virginia "
+    "Christina Christine Barbara Hedwig Ingrid Astrid Kristina Eva Eve Fatima Fatimah Aisha "
+    "Zainab Teresa Theresa Giovanna Francesca Carlotta Juana Isabelle Jeanne Madeleine "
+    "Marguerite Henriette Antoinette Ekaterina Natalia Tatiana Irina Yelena Elena Anastasia "
+    "Ludwika Zofia Jadwiga Augusta Wilhelmina Frederica Dorothea Ulrika Amalia Magdalena "
+    "Elisabeth Ellen Lillian Lilian Jennifer Linda Deborah Priscilla Oona Constance Harriet "
+    "Diana Marianne Hannah Gertrude Bertha Emilie Emilia Luisa Lucia Paola Silvia".split()
+)
 _NOT_NAME = {
     "The", "A", "An", "It", "He", "She", "They", "His", "Her", "This", "In", "On", "At",
     "After", "Before", "During", "With", "When", "While", "Since", "Their", "Its", "As", "For",
@@ -521,6 +536,12 @@ def _name_after(text: str, pos: int) -> str:
     return _name_after_span(text, pos)[0]
 
 
+def _same_person(a: str, b: str) -> bool:
+    """ "Khamphoui" and "Queen Khamphoui"; "Ilse Pröhl" and "Ilse Pröhl Hess"."""
+    ka, kb = set(_key(a).split()), set(_key(b).split())
+    return bool(ka and kb) and (ka <= kb or kb <= ka)
+
+
 # ============================================================================ paragraphs
 
 
@@ -563,6 +584,7 @@ def _match_score(entity: str, para: _Para) -> float:
 
 
 def _find(entity: str, paras: Sequence[_Para], exclude: str = "") -> _Para | None:
+    """The paragraph a question entity names, if read."""
     best, best_score = None, 0.0
     for p in paras:
         if p.title == exclude:
@@ -630,7 +652,8 @@ _REL_CUES: dict[str, list[str]] = {
     ],
     "performer": [
         r"\b(?:recorded|performed|sung|released)\s+by\b",
-        r"\b(?:song|single|album|duet|track|EP|ballad|number)\s+(?:\w+\s+){0,3}?by\b",
+        r"\b(?:song|single|album|duet|track|EP|ballad|number|version|recording)\s+"
+        r"(?:(?!written|composed|produced)\w+\s+){0,3}?by\b",
         r"\brecorded\s+(?:\w+\s+){0,5}?by\b", r"\bby\b",
     ],
     "producer": [r"\bproduced\s+by\b", r"\bproducer\s+(?=[A-Z])"],
@@ -655,10 +678,13 @@ _REL_CUES: dict[str, list[str]] = {
         r"\b(?:brother|sister|sibling)\s+of\b", r"\b(?:his|her)\s+(?:\w+\s+)?(?:brother|sister),?",
     ],
     "child": [
-        r"\b(?:father|mother|parent)\s+of\b", r"\b(?:his|her|their)\s+(?:\w+\s+)?(?:son|daughter),?",
+        r"\b(?:father|mother|parent)\s+of\b",
+        r"\b(?:his|her|their)\s+(?:\w+\s+)?(?:son|daughter),?",
     ],
 }
 _REL_RE = {r: [re.compile(p) for p in ps] for r, ps in _REL_CUES.items()}
+_WRITER_BY = re.compile(
+    r"\b(?:compos|writ|lyric|word|produc|direct|publish|arrang)\w*\s+(?:[\w,]+\s+){0,3}by$")
 _REL_RE["husband"] = _REL_RE["wife"] = _REL_RE["spouse"]
 # where a chunk title should appear near for "the X of the Y" (bridge) resolution
 _REL_WORDS: dict[str, tuple[str, ...]] = {
@@ -692,7 +718,9 @@ def _parents(text: str) -> tuple[str, str]:
     second = _name_after(tail, mm.end()) if mm else ""
     first_is_mother = bool(_FEMALE.search(lead)) or bool(
         re.match(r"[^.;]{0,40}?\bher\s+husband\b", tail)
-    ) or bool(re.search(r", (?:Countess|Princess|Duchess|Queen|Lady|Empress)\b", first))
+    ) or bool(re.search(r", (?:Countess|Princess|Duchess|Queen|Lady|Empress)\b", first)) or (
+        first.split()[0] in _FEMALE_NAMES and not (second and second.split()[0] in _FEMALE_NAMES)
+    )
     return (second, first) if first_is_mother else (first, second)
 
 
@@ -700,18 +728,23 @@ def _relation_names(rel: str, para: _Para) -> list[str]:
     """Candidate objects of `rel` stated in `para`, best first."""
     text = para.text
     names: list[str] = []
+    other = ""  # the parent we are not asked about: never an answer for this one
     if rel in ("father", "mother"):
         father, mother = _parents(text)
-        if rel == "father" and father:
-            names.append(father)
-        if rel == "mother" and mother:
-            names.append(mother)
+        this, other = (father, mother) if rel == "father" else (mother, father)
+        if this:
+            names.append(this)
     found: list[tuple[int, int, str]] = []  # (cue rank, position, name)
     for rank, cre in enumerate(_REL_RE.get(rel, ())):
         for m in cre.finditer(text):
             n = _name_after(text, m.end())
-            if n and _key(n) != para.base_key:
-                found.append((rank, m.start(), n))
+            if not n or _key(n) == para.base_key or (other and _same_person(n, other)):
+                continue
+            # "composed in 1960 by X" names a writer; singers often write their own songs,
+            # so only demote it
+            demote = rel == "performer" and bool(
+                _WRITER_BY.search(text[max(0, m.start() - 45): m.end()]))
+            found.append((rank + 10 * demote, m.start(), n))
     found.sort()  # precise cues first ("recorded by" outranks a bare "by"), then position
     for _, _, n in found:
         if n not in names:
@@ -734,6 +767,7 @@ def _follow(rel: str, para: _Para, paras: Sequence[_Para]) -> tuple[str, _Para |
     if rel in ("father", "mother"):
         other = _parents(para.text)[1 if rel == "father" else 0]
     low = para.text.lower()
+    mentioned: list[tuple[int, _Para]] = []
     for p in paras:
         if p.title == para.title or len(p.base_key) < 4:
             continue
@@ -742,6 +776,7 @@ def _follow(rel: str, para: _Para, paras: Sequence[_Para]) -> tuple[str, _Para |
         i = _key_find(para.text, _base(p.title))
         if i < 0:
             continue
+        mentioned.append((i, p))
         for w in _REL_WORDS.get(rel, ()):
             j = low.rfind(w, 0, i + 1)
             if j >= 0 and i - j < 80 and i - j < best_d:
@@ -764,8 +799,27 @@ def _follow(rel: str, para: _Para, paras: Sequence[_Para]) -> tuple[str, _Para |
                         name_k
                     ):
                         return _base(p.title), p
+    # Last resort: the relation is not worded in a way we know ("a song from Alexi Murdoch's
+    # EP"), but a paragraph we read is named here; the earliest such mention.
+    if mentioned and not names:
+        kind = _KIND_WORDS.get(rel)
+
+        def rank(ip: tuple[int, _Para]) -> tuple[bool, int]:
+            looks_right = kind is None or bool(kind.search(ip[1].text[:300]))
+            return (not looks_right, ip[0])
+
+        p = min(mentioned, key=rank)[1]
+        return _base(p.title), p
     return (names[0] if names else ""), None
 
+
+# what the object's own paragraph says it is, to choose among mere mentions
+_KIND_WORDS = {
+    "director": re.compile(r"\b(?:director|filmmaker|directed)\b"),
+    "composer": re.compile(r"\b(?:composer|music|songwriter)\b"),
+    "performer": re.compile(r"\b(?:singer|band|musician|rapper|group|artist|duo|vocalist)\b"),
+    "producer": re.compile(r"\bproducer\b"),
+}
 
 _INVERSE_CUES = {
     "director": [r"\bdirected\s+(?:the\s+)?(?:\w+\s+)?(?:film\s+)?[\"“]?"],
@@ -776,23 +830,23 @@ _INVERSE_CUES = {
 }
 
 
+@lru_cache(maxsize=4096)
+def _fold(text: str) -> str:
+    """Lower case without accents, same length as `text` (so indices carry over)."""
+    folded = unicodedata.normalize("NFKD", text)
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch)).lower()
+    return folded if len(folded) == len(text) else text.lower()
+
+
 @lru_cache(maxsize=1 << 14)
-def _key_find_cached(text: str, name: str) -> int:
-    """Character index in `text` where `name` occurs (accent- and case-insensitive), or -1."""
-    words = _key(name).split()
+def _key_find(text: str, name: str) -> int:
+    """Index in `text` where `name` occurs (accent/case/punctuation-insensitive), or -1."""
+    words = re.findall(r"[0-9a-z]+", _fold(name))
     if not words:
         return -1
     pat = r"[\W_]*".join(re.escape(w) for w in words)
-    folded = unicodedata.normalize("NFKD", text)
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch)).lower()
-    if len(folded) != len(text):
-        folded = text.lower()
-    m = re.search(rf"(?<![a-z0-9]){pat}(?![a-z0-9])", folded)
+    m = re.search(rf"(?<![a-z0-9]){pat}(?![a-z0-9])", _fold(text))
     return m.start() if m else -1
-
-
-def _key_find(text: str, name: str) -> int:
-    return _key_find_cached(text, name)
 
 
 # ============================================================================ attributes
@@ -819,8 +873,6 @@ def _place_after(text: str, pos: int) -> str:
     return ""
 
 
-
-
 def _place_in_span(text: str, a: int, b: int) -> str:
     """A place inside a life-dates parenthesis part: "6 June 1906, Graz", "in Lyon",
     "Milan, 4 August 1922", "born 1943 in Ardmore, County Waterford"."""
@@ -843,6 +895,8 @@ def _place_in_span(text: str, a: int, b: int) -> str:
 
 
 def _birthplace(text: str) -> str:
+    """Birth place: the opening parenthesis, then "born ... in/at/near X", "(born X, <date>",
+    "a native of X", "a London-born ..."."""
     backup = ""  # a country ("born in Georgia") only if nothing finer is stated
     life = _life(text)
     if life.birth_part[0] >= 0:
@@ -876,6 +930,7 @@ def _birthplace(text: str) -> str:
 
 
 def _deathplace(text: str) -> str:
+    """Death place: the death half of the opening parenthesis, then "died ... in/at X"."""
     backup = ""
     life = _life(text)
     if life.death_part[0] >= 0:
@@ -903,7 +958,7 @@ _LANGUAGES = {
 
 def _any_place(text: str) -> str:
     """Last resort for a birth/death place the paragraph does not state as such: the first
-    "in <Place>" ("Moving to Buenos Aires at a young age" does not count; "lived in X" does)."""
+    "in/at/from <Place>", else "to <Place>" ("Moving to Buenos Aires at a young age")."""
     for cue in (r"\b(?:in|at|from)\s+(?=[A-Z])", r"\b(?:to)\s+(?=[A-Z])"):
         for m in re.finditer(cue, text):
             p = _place_after(text, m.end())
@@ -1232,6 +1287,8 @@ def _pick_split(cands: list[tuple[str, str]], titles: tuple[_Para, ...]) -> tupl
 
 @lru_cache(maxsize=8192)
 def _parse(question: str, titles: tuple[_Para, ...] = ()) -> _Query:
+    """The question's plan. `titles` (paragraphs read so far) only break ties between ways
+    of splitting "A and B" when an entity name itself contains "and"."""
     q = " ".join(question.split())
     q_nomark = re.sub(r"\s*\?+\s*$", "", q).strip()
     low = q_nomark.lower()
@@ -1282,8 +1339,6 @@ def _parse(question: str, titles: tuple[_Para, ...] = ()) -> _Query:
         if re.search(r"\b(?:later|more recently|younger|last|recent|latest|longer)\b", head):
             pick = "max"
         else:
-            pick = "min"
-        if cmp_attr == "birth" and "younger" not in head and "older" in head:
             pick = "min"
         region = ""
         m = re.match(r"^(?:was|is|did)\s+(.+?)\s+(?:born|die|died|released|older|younger|"
@@ -1392,20 +1447,26 @@ def _solve_chain(q: _Query, paras: tuple[_Para, ...]) -> _Solution:
     # the bridge paragraph is missing or silent: answer from any other paragraph that has the
     # attribute (distractors are often about the right kind of entity)
     start = _find(entity, paras)
-    for p in paras:
-        if start is not None and p.title == start.title:
-            continue
+    others = [p for p in paras if start is None or p.title != start.title]
+    if start is not None:  # first those the entity's paragraph mentions ("story by Y")
+        others.sort(key=lambda p: _key_find(start.text, _base(p.title)) < 0)
+    for p in others:
         ans, _ = _read_attr(q.attr, p)
         if ans:
-            return _Solution(ans, ok)
-    return _Solution("", ok)
+            return _Solution(ans, False)
+    # not complete even when the chain was walked: the attribute may sit in a later chunk of
+    # the last paragraph
+    return _Solution("", False)
 
 
-# other routes to the same relative ("uncle" = a parent's brother, either side)
-_ALT_VIA = {
-    ("father", "sibling"): ("mother", "sibling"),
-    ("father", "spouse"): ("mother", "spouse"),
+# other routes to the same relative: an uncle is either parent's brother; a father not named
+# in X's paragraph may be found as X's mother's husband or as a sibling's father
+_ALT_VIA: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {
+    ("father", "sibling"): (("mother", "sibling"),),
+    ("father",): (("mother", "spouse"), ("sibling", "father")),
+    ("mother",): (("father", "spouse"), ("sibling", "mother")),
 }
+
 
 
 def _solve_name(q: _Query, paras: tuple[_Para, ...]) -> _Solution:
@@ -1421,17 +1482,24 @@ def _solve_name(q: _Query, paras: tuple[_Para, ...]) -> _Solution:
             n = _name_after(anchor.text, m.end())
             if n:
                 return _Solution(n, True)
+    # A step-parent is the parent's spouse who is not X's own parent.
+    not_this = ""
+    if q.phrase in ("stepmother", "stepfather") and anchor is not None:
+        not_this = _parents(anchor.text)[q.phrase == "stepmother"]
     # 2. walk the chain and read the last relation's object
-    for via in (q.via, _ALT_VIA.get(q.via)):
-        if not via:
-            continue
+    for via in (q.via, *_ALT_VIA.get(q.via, ())):
         para, _, ok = _walk(entity, via[:-1], paras)
-        if para is not None and ok:
-            obj, obj_para = _follow(via[-1], para, paras)
-            if obj:
-                if obj_para is not None and _key(obj) in obj_para.base_key:
-                    obj = _base(obj_para.title)
-                return _Solution(obj, True)
+        if para is None or not ok:
+            continue
+        if not_this:
+            names = [n for n in _relation_names(via[-1], para) if not _same_person(n, not_this)]
+            if names:
+                return _Solution(names[0], True)
+        obj, obj_para = _follow(via[-1], para, paras)
+        if obj and not (not_this and _same_person(obj, not_this)):
+            if obj_para is not None and _key(obj) in obj_para.base_key:
+                obj = _base(obj_para.title)
+            return _Solution(obj, True)
     # 3. someone else's paragraph may state the relation: "she was the mother-in-law of X"
     direct = _direct_statement(q, paras)
     if direct:
@@ -1493,7 +1561,9 @@ def _solve(question: str, passages: tuple[tuple[str, str], ...]) -> _Solution:
     return _Solution("", False)
 
 
-def _fallback(question: str, passages: tuple[tuple[str, str], ...]) -> str:
+def _fallback(question: str) -> str:
+    """A guess when the passages gave nothing: "no" for yes/no questions (the majority
+    answer), the first option of an "A or B" question, else a name from the question."""
     q = _parse(question)
     low = question.lower()
     if re.match(r"\s*(?:are|is|was|were|do|does|did|can|could|has|have|had)\b", low):
@@ -1511,11 +1581,12 @@ def _fallback(question: str, passages: tuple[tuple[str, str], ...]) -> str:
 
 def answer_question(question: str, passages: Sequence[tuple[str, str]]) -> str:
     """Answer from the (title, text) passages read so far; always returns a non-empty string
-    (falls back to a best guess, e.g. 'yes' for yes/no questions, or a span of the question/passages)."""
+    (falls back to a best guess, e.g. 'yes' for yes/no questions, or a span of the
+    question/passages)."""
     ps = tuple((str(t), str(x)) for t, x in passages)
     sol = _solve(question, ps)
     ans = _clean_answer(sol.answer) if sol.answer else ""
-    return ans or _clean_answer(_fallback(question, ps)) or "unknown"
+    return ans or _clean_answer(_fallback(question)) or "unknown"
 
 
 def is_sufficient(question: str, passages: Sequence[tuple[str, str]]) -> bool:
@@ -1532,11 +1603,11 @@ def is_sufficient(question: str, passages: Sequence[tuple[str, str]]) -> bool:
 
 
 def relevance(question: str, title: str, text: str, read: Sequence[tuple[str, str]]) -> float:
-    """How worth opening a chunk is, given only its title and a short preview `text` (first ~24 tokens)
-    and the passages already read. Higher = open sooner. Must reward: title/entity overlap with the
-    question, and 'bridge' entities: titles or names that appear in already-read passages
-    (e.g. for 'Where was the father of X born?', after reading X's paragraph which names the father Y,
-    a chunk titled Y should score high)."""
+    """How worth opening a chunk is, given only its title and a short preview `text` (first
+    ~24 tokens) and the passages already read. Higher = open sooner. Must reward: title/entity
+    overlap with the question, and 'bridge' entities: titles or names that appear in
+    already-read passages (e.g. for 'Where was the father of X born?', after reading X's
+    paragraph which names the father Y, a chunk titled Y should score high)."""
     rd = tuple((str(t), str(x)) for t, x in read)
     paras = _paras(rd)
     q = _parse(question, paras)
@@ -1553,7 +1624,7 @@ def relevance(question: str, title: str, text: str, read: Sequence[tuple[str, st
 
     # 2. bridge: a read paragraph names this chunk's subject as the object of the relation
     #    the plan needs next (film -> director, person -> father ...)
-    bridge = _bridge_names(question, rd)
+    bridge, stuck = _plan_state(question, rd)
     if bridge:
         ck = cand.base_key
         for n in bridge:
@@ -1567,9 +1638,12 @@ def relevance(question: str, title: str, text: str, read: Sequence[tuple[str, st
                 score += 1.5
                 break
 
-    # 3. already read (another chunk of a read paragraph): only worth it for long paragraphs
+    # 3. another chunk of a paragraph already read: worth it only while the plan still misses
+    #    something there (the attribute or relation may sit in a later chunk)
     if title in read_titles:
         score -= 4.0
+        if title in stuck:
+            score += 5.0
 
     # 4. tie-breaks: the preview looks like the kind of page the plan needs next
     if q.via or q.attr in ("birth", "death", "birthplace", "deathplace", "nationality"):
@@ -1589,20 +1663,22 @@ _STOP = set(
 
 
 @lru_cache(maxsize=4096)
-def _bridge_names(question: str, read: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
-    """Names the next hop of the question's plan points at, given the passages read."""
+def _plan_state(question: str, read: tuple[tuple[str, str], ...]
+                ) -> tuple[tuple[str, ...], frozenset[str]]:
+    """Where the question's plan stands after `read`: (names the next hop points at, titles
+    of read paragraphs where it is stuck: the relation or attribute it needs there was not
+    found, so a later chunk of that paragraph may hold it)."""
     if not read:
-        return ()
+        return (), frozenset()
     paras = _paras(read)
     q = _parse(question, paras)
-    if not q.via and not (q.attr == "name"):
-        return ()
-    out: list[str] = []
+    names_out: list[str] = []
+    stuck: set[str] = set()
     for ent in q.entities:
         para = _find(ent, paras)
         if para is None:
             continue
-        for rel in q.via:
+        for rel in q.via[: -1 if q.attr == "name" else None]:
             names = _relation_names(rel, para)
             nxt = None
             for n in names:
@@ -1610,7 +1686,15 @@ def _bridge_names(question: str, read: tuple[tuple[str, str], ...]) -> tuple[str
                 if nxt is not None:
                     break
             if nxt is None:
-                out.extend(names[:2])
+                names_out.extend(names[:2])
+                if not names:
+                    stuck.add(para.title)
                 break
             para = nxt
-    return tuple(out)
+        else:
+            if q.attr == "name":
+                if q.via and not _relation_names(q.via[-1], para):
+                    stuck.add(para.title)
+            elif q.attr and _read_attr(q.attr, para)[1] is None:
+                stuck.add(para.title)
+    return tuple(names_out), frozenset(stuck)

@@ -135,6 +135,30 @@ def cmd_baseline(args: argparse.Namespace, params: Params) -> int:
     return 0
 
 
+def cmd_demos(args: argparse.Namespace, params: Params) -> int:
+    from explorer.train import demos
+
+    return demos.main(params)
+
+
+def cmd_sft(args: argparse.Namespace, params: Params) -> int:
+    from explorer.train import sft
+
+    return sft.main(params)
+
+
+def cmd_grpo(args: argparse.Namespace, params: Params) -> int:
+    from explorer.train import grpo
+
+    return grpo.main(params)
+
+
+def cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
+    from explorer.evaluate import main_evaluate_stage
+
+    return main_evaluate_stage(params)
+
+
 def cmd_data_build(args: argparse.Namespace, params: Params) -> int:
     from explorer import data
 
@@ -155,8 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("baseline", help="evaluate every baseline policy (params.yaml `baseline`)")
     b.set_defaults(func=cmd_baseline)
 
+    sub.add_parser("demos", help="the demos stage: heuristic episodes on train (params.yaml `demos`)").set_defaults(func=cmd_demos)
+    sub.add_parser("sft", help="the sft stage: behaviour cloning, one checkpoint per seed (`sft`, `train.seeds`)").set_defaults(func=cmd_sft)
+    sub.add_parser("grpo", help="the grpo stage: GRPO from each seed's SFT checkpoint; resumes a killed run (`grpo`)").set_defaults(func=cmd_grpo)
+    sub.add_parser("evaluate", help="the evaluate stage: SFT and GRPO checkpoints of every seed on val and dev (`evaluate`)").set_defaults(
+        func=cmd_evaluate
+    )
+
     e = sub.add_parser("eval", help="evaluate one policy; writes metrics.json, predictions.json, episodes.jsonl")
-    e.add_argument("--policy", required=True, help="random | heuristic | read_all | oracle")
+    e.add_argument("--policy", required=True, help="random | heuristic | read_all | oracle | PATH to a local-policy checkpoint .json")
     e.add_argument("--tasks", required=True, help="a split (train/val/dev) or a JSONL file: prepared tasks or raw 2Wiki in either layout")
     e.add_argument("--out", required=True, help="output folder")
     e.add_argument("--seed", type=int, default=0)

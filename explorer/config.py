@@ -74,14 +74,20 @@ class DemosConfig:
 
 
 @dataclass(frozen=True)
+class TrainConfig:
+    # Every training seed gets its own SFT and GRPO run (models/{sft,grpo}/seed{N}); results are
+    # reported as mean and spread over them.
+    seeds: tuple[int, ...] = (0, 1, 2)
+
+
+@dataclass(frozen=True)
 class SFTConfig:
     """Behaviour cloning of the demos into the local policy."""
 
-    seed: int = 0
-    epochs: int = 30
+    epochs: int = 10
     batch_size: int = 64  # steps per minibatch
     lr: float = 0.05
-    weight_decay: float = 0.0001
+    weight_decay: float = 0.01  # keeps the cloned policy soft enough for GRPO to explore
     out_dir: str = "models/sft"
 
 
@@ -89,7 +95,6 @@ class SFTConfig:
 class GRPOConfig:
     """Group-relative policy optimisation of the local policy, starting from the SFT checkpoint."""
 
-    seed: int = 0
     steps: int = 60
     batch_size: int = 8  # questions per step
     group_size: int = 16  # sampled episodes per question
@@ -100,7 +105,7 @@ class GRPOConfig:
     epochs_per_step: int = 2  # gradient passes over each batch of rollouts
     temperature: float = 1.0  # sampling temperature during rollouts (eval is greedy)
     normalize_advantages: bool = True  # divide by the group's reward std (GRPO); else only centre
-    eval_every: int = 10  # greedy eval on val; the best checkpoint is kept
+    eval_every: int = 10  # greedy eval on val; the checkpoint with the best val reward is kept
     checkpoint_every: int = 1
     out_dir: str = "models/grpo"
 
@@ -108,7 +113,6 @@ class GRPOConfig:
 @dataclass(frozen=True)
 class EvaluateConfig:
     splits: tuple[str, ...] = ("val", "dev")
-    seed: int = 0
     out_dir: str = "reports/eval"
 
 
@@ -127,6 +131,7 @@ class Params:
     reward: RewardConfig = field(default_factory=RewardConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
     demos: DemosConfig = field(default_factory=DemosConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
     sft: SFTConfig = field(default_factory=SFTConfig)
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)

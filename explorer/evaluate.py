@@ -13,6 +13,7 @@ order or the subset of tasks. Scorer, splits and this harness change only on pur
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 import time
@@ -148,3 +149,59 @@ def run_and_record(
         for name in ("metrics.json", "predictions.json", "episodes.jsonl"):
             run.log_artifact(out_dir / name)
     return metrics
+
+
+def mean_std(values: list[float]) -> dict[str, float]:
+    n = len(values)
+    mean = sum(values) / n
+    std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
+    return {"mean": round(mean, 4), "std": round(std, 4), "min": round(min(values), 4), "max": round(max(values), 4)}
+
+
+SEED_KEYS = ("f1", "em", "answer_rate", "avg_opens", "avg_tokens_read")
+
+
+def evaluate_checkpoints(params: Params) -> dict[str, Any]:
+    """The `evaluate` stage: every seed's SFT checkpoint and GRPO best checkpoint on each split
+    of `evaluate.splits`; per-seed outputs plus mean / std / min / max over seeds."""
+    from explorer.cli import resolve_tasks
+    from explorer.train.grpo import run_dir
+    from explorer.train.sft import checkpoint_path
+
+    cfg = params.evaluate
+    checkpoints = {
+        "sft": {s: checkpoint_path(params.sft, s) for s in params.train.seeds},
+        "grpo": {s: run_dir(params.grpo, s) / "best.json" for s in params.train.seeds},
+    }
+    summary: dict[str, Any] = {}
+    for split in cfg.splits:
+        tasks, label = resolve_tasks(split, params)
+        for name, by_seed in checkpoints.items():
+            per_seed = {}
+            for seed, path in by_seed.items():
+                if not path.exists():
+                    raise FileNotFoundError(f"no checkpoint {path}: run the {name} stage first")
+                per_seed[seed] = run_and_record(params, str(path), tasks, label, Path(cfg.out_dir) / name / f"seed{seed}" / split, seed=0, progress=False)
+            summary.setdefault(name, {})[split] = {
+                "seeds": list(by_seed),
+                **{k: mean_std([m[k] for m in per_seed.values()]) for k in SEED_KEYS},
+                "by_type_f1": {t: mean_std([m["by_type"][t]["f1"] for m in per_seed.values()]) for t in next(iter(per_seed.values()))["by_type"]},
+                "per_seed": {str(s): {k: m[k] for k in SEED_KEYS} for s, m in per_seed.items()},
+            }
+    atomic_write_json(Path(cfg.out_dir) / "metrics.json", summary)
+    return summary
+
+
+def main_evaluate_stage(params: Params | None = None) -> int:
+    from explorer.config import load_params
+    from explorer.io import atomic_write_text
+    from explorer.report import seeds_table
+
+    params = params or load_params()
+    summary = evaluate_checkpoints(params)
+    baseline_path = Path(params.baseline.out_dir) / "metrics.json"
+    baselines = json.loads(baseline_path.read_text()) if baseline_path.exists() else {}
+    table = seeds_table(summary, baselines, params.baseline.split)
+    atomic_write_text(Path(params.evaluate.out_dir) / "table.md", table)
+    print(table)
+    return 0

@@ -42,6 +42,7 @@ class NullRun:
 
     def log_params(self, params: Mapping[str, Any]) -> None: ...
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None: ...
+    def log_metrics_history(self, points: list[tuple[int, Mapping[str, float]]]) -> None: ...
     def log_artifact(self, path: Path | str, artifact_path: str | None = None) -> None: ...
     def set_tags(self, tags: Mapping[str, str]) -> None: ...
 
@@ -62,6 +63,15 @@ class Run(NullRun):
 
         now = timestamp if timestamp is not None else int(time.time() * 1000)
         items = [Metric(k, float(v), now, step or 0) for k, v in metrics.items()]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
+
+    def log_metrics_history(self, points: list[tuple[int, Mapping[str, float]]]) -> None:
+        """A whole curve in as few calls as possible: (step, {key: value}) points."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for step, m in points for k, v in m.items()]
         for i in range(0, len(items), 1000):
             self.client.log_batch(self.run_id, metrics=items[i : i + 1000])
 

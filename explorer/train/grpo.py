@@ -12,7 +12,9 @@ One linear script, in the spirit of nanochat's chat_rl.py. Per step:
        - entropy_coef * H(pi),        ratio = pi(a|s) / pi_sampling(a|s)
    Because the action sets are small and explicit, KL and entropy are exact sums over each
    state's actions, not sampled estimates.
-4. every `eval_every` steps: greedy eval on val; the best checkpoint is kept as `best.json`.
+4. every `eval_every` steps: greedy eval on val; the checkpoint with the best val reward (ties go
+   to the later step) is kept as `best.json`.
+Each seed of `train.seeds` is one run: models/grpo/seed{N}/, starting from models/sft/seed{N}.
 
 How it departs from the paper's GRPO: the "tokens" are env actions (the policy is a log-linear
 model over action features, not an LLM), the KL is exact, and the loss is averaged over steps.
@@ -111,8 +113,9 @@ def loss_and_grad(w: np.ndarray, batch: list[tuple[StepRecord, float]], cfg: GRP
     return total / n, grad / n, {"kl": kl_sum / n, "entropy": ent_sum / n, "clip_frac": clipped / n}
 
 
-def params_fingerprint(cfg: GRPOConfig, env_cfg: EnvConfig, reward_cfg: RewardConfig, init_weights: np.ndarray, task_ids: list[str]) -> str:
-    blob = json.dumps([asdict(cfg), asdict(env_cfg), asdict(reward_cfg), init_weights.tolist(), task_ids], sort_keys=True)
+def params_fingerprint(cfg: GRPOConfig, seed: int, env_cfg: EnvConfig, reward_cfg: RewardConfig, init_weights: np.ndarray, task_ids: list[str]) -> str:
+    """What a saved state must match to be resumed: everything that shapes the run."""
+    blob = json.dumps([asdict(cfg), seed, asdict(env_cfg), asdict(reward_cfg), init_weights.tolist(), task_ids], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -125,7 +128,7 @@ def _rng_from_state(state: dict[str, Any]) -> np.random.Generator:
 class GRPOTrainer:
     """Holds the training state; `run()` is the loop. Separate from `main()` so tests drive it."""
 
-    def __init__(self, cfg: GRPOConfig, env_cfg: EnvConfig, reward_cfg: RewardConfig, train: list[Task], val: list[Task],
+    def __init__(self, cfg: GRPOConfig, seed: int, env_cfg: EnvConfig, reward_cfg: RewardConfig, train: list[Task], val: list[Task],
                  init_weights: np.ndarray, out_dir: Path, tracker: Any = None, log=print):  # fmt: skip
         self.cfg, self.env_cfg, self.reward_cfg = cfg, env_cfg, reward_cfg
         self.train, self.val = train, val
@@ -133,12 +136,14 @@ class GRPOTrainer:
         self.out_dir = Path(out_dir)
         self.tracker = tracker
         self.log = log
-        self.fingerprint = params_fingerprint(cfg, env_cfg, reward_cfg, init_weights, [t.id for t in train])
+        self.seed = seed
+        self.fingerprint = params_fingerprint(cfg, seed, env_cfg, reward_cfg, init_weights, [t.id for t in train])
         self.w = init_weights.copy()
         self.opt = Adam(cfg.lr)
-        self.rng = np.random.default_rng(cfg.seed)
+        self.rng = np.random.default_rng(seed)
         self.step = 0
-        self.best = {"step": 0, "val/f1": -1.0}
+        self.best: dict[str, float] = {}
+        self.history: list[tuple[int, dict[str, float]]] = []  # every step's metrics (curves, plots)
         self.pending: list[tuple[int, dict[str, float]]] = []  # metrics not yet flushed to MLflow
         self.run_id: str | None = None
         self.resumed_from: int | None = None
@@ -152,7 +157,8 @@ class GRPOTrainer:
     def save_state(self) -> None:
         atomic_write_json(self.state_path, {
             "fingerprint": self.fingerprint, "step": self.step, "weights": self.w.tolist(), "adam": self.opt.state(),
-            "rng": self.rng.bit_generator.state, "best": self.best, "pending": self.pending, "run_id": self.run_id,
+            "rng": self.rng.bit_generator.state, "best": self.best, "history": self.history, "pending": self.pending,
+            "run_id": self.run_id,
         })  # fmt: skip
 
     def try_resume(self) -> bool:
@@ -167,6 +173,7 @@ class GRPOTrainer:
         self.rng = _rng_from_state(s["rng"])
         self.best, self.run_id = s["best"], s["run_id"]
         self.pending = [(int(k), m) for k, m in s["pending"]]
+        self.history = [(int(k), m) for k, m in s["history"]]
         self.resumed_from = self.step
         self.log(f"grpo: resuming from {self.state_path} at step {self.step}/{self.cfg.steps}")
         return True
@@ -216,26 +223,28 @@ class GRPOTrainer:
 
     def eval_val(self) -> dict[str, float]:
         m, _ = evaluate(self.val, LocalPolicy(self.w, greedy=True), self.env_cfg, self.reward_cfg, progress=False)
-        return {"val/f1": m["f1"], "val/em": m["em"], "val/tokens_read": m["avg_tokens_read"], "val/opens": m["avg_opens"]}
+        return {"val/reward": m["avg_reward"], "val/f1": m["f1"], "val/em": m["em"], "val/tokens_read": m["avg_tokens_read"], "val/opens": m["avg_opens"]}
 
     # -------------------------------------------------------------- the loop
     def run(self) -> dict[str, Any]:
         cfg = self.cfg
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.flush_metrics()  # anything a killed run had checkpointed but not yet flushed
-        if self.step == 0 and self.best["val/f1"] < 0:
+        if not self.best:  # step 0: the SFT policy itself is the first candidate for best
             m = self.eval_val()
             self.best = {"step": 0, **m}
-            save_policy(self.out_dir / "best.json", self.w, {"stage": "grpo", "step": 0, **m})
-            self.pending.append((0, {**m, "timestamp": time.time() * 1000}))
+            save_policy(self.out_dir / "best.json", self.w, {"stage": "grpo", "seed": self.seed, **self.best})
+            self.history.append((0, m))
+            self.pending.append((0, {**m, "timestamp": float(int(time.time() * 1000))}))
         while self.step < cfg.steps:
             m = self.train_step()
             self.step += 1
             if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
                 m.update(self.eval_val())
-                if m["val/f1"] > self.best["val/f1"]:
+                if m["val/reward"] >= self.best["val/reward"]:
                     self.best = {"step": self.step, **{k: v for k, v in m.items() if k.startswith("val/")}}
-                    save_policy(self.out_dir / "best.json", self.w, {"stage": "grpo", "step": self.step, **self.best})
+                    save_policy(self.out_dir / "best.json", self.w, {"stage": "grpo", "seed": self.seed, **self.best})
+            self.history.append((self.step, m))
             self.pending.append((self.step, {**m, "timestamp": float(int(time.time() * 1000))}))
             val = f" val/f1 {m['val/f1']:.3f}" if "val/f1" in m else ""
             self.log(f"grpo step {self.step}/{cfg.steps}: reward {m['reward/mean']:.3f} f1 {m['train/f1']:.3f} "
@@ -244,32 +253,44 @@ class GRPOTrainer:
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                 self.save_state()
                 self.flush_metrics()
-        save_policy(self.out_dir / "last.json", self.w, {"stage": "grpo", "step": self.step})
+        save_policy(self.out_dir / "last.json", self.w, {"stage": "grpo", "seed": self.seed, "step": self.step})
         return {"best": self.best, "steps": self.step, "resumed_from": self.resumed_from}
+
+
+def run_dir(cfg: GRPOConfig, seed: int) -> Path:
+    return Path(cfg.out_dir) / f"seed{seed}"
 
 
 def main(params: Params | None = None) -> int:
     from explorer.cli import resolve_tasks
+    from explorer.plots import plot_grpo_curves
     from explorer.tracking import stage_run
+    from explorer.train.sft import checkpoint_path
 
     params = params or load_params()
     cfg = params.grpo
     train, _ = resolve_tasks("train", params)
     val, _ = resolve_tasks("val", params)
-    init_path = Path(params.sft.out_dir) / "policy.json"
-    if not init_path.exists():
-        raise FileNotFoundError(f"no SFT checkpoint at {init_path}: run `dvc repro sft` first")
-    init = load_policy(init_path).weights
-    trainer = GRPOTrainer(cfg, params.env, params.reward, train, val, init, Path(cfg.out_dir))
-    # a resumed trainer knows the MLflow run of the killed process, which then continues
-    with stage_run(params.tracking, "grpo", {"stage": "grpo"}, run_id=trainer.run_id) as run:
-        trainer.run_id = run.run_id
-        trainer.tracker = run
-        if trainer.resumed_from is None:
-            run.log_params({f"grpo.{k}": v for k, v in asdict(cfg).items()} | {"grpo.init": str(init_path), "reward.variant": params.reward.variant})
-        result = trainer.run()
-        run.set_tags({"checkpoint.best": str((Path(cfg.out_dir) / "best.json").resolve()), "best_step": str(result["best"]["step"])})
-    print(f"grpo: best val/f1 {result['best']['val/f1']:.3f} at step {result['best']['step']}; wrote {cfg.out_dir}/best.json, last.json")
+    histories = {}
+    for seed in params.train.seeds:
+        init_path = checkpoint_path(params.sft, seed)
+        if not init_path.exists():
+            raise FileNotFoundError(f"no SFT checkpoint at {init_path}: run `dvc repro sft` first")
+        out = run_dir(cfg, seed)
+        trainer = GRPOTrainer(cfg, seed, params.env, params.reward, train, val, load_policy(init_path).weights, out)
+        # a resumed trainer knows the MLflow run of the killed process, which then continues
+        with stage_run(params.tracking, f"grpo-seed{seed}", {"stage": "grpo", "seed": str(seed)}, run_id=trainer.run_id) as run:
+            trainer.run_id, trainer.tracker = run.run_id, run
+            if trainer.resumed_from is None:
+                run.log_params({f"grpo.{k}": v for k, v in asdict(cfg).items()} | {"seed": seed, "grpo.init": str(init_path), "reward.variant": params.reward.variant})
+            result = trainer.run()
+            plot = plot_grpo_curves({f"seed {seed}": trainer.history}, out / "curves.png")
+            run.log_artifact(plot)
+            run.set_tags({"checkpoint.best": str((out / "best.json").resolve()), "checkpoint.last": str((out / "last.json").resolve()), "best_step": str(result["best"]["step"])})
+        atomic_write_json(out / "history.json", [{"step": k, **m} for k, m in trainer.history])
+        histories[f"seed {seed}"] = trainer.history
+        print(f"grpo seed {seed}: best val/reward {result['best']['val/reward']:.3f} (val/f1 {result['best']['val/f1']:.3f}) at step {result['best']['step']} -> {out}/best.json")
+    plot_grpo_curves(histories, Path("reports/plots/grpo_curves.png"))
     return 0
 
 

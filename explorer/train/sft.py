@@ -58,8 +58,8 @@ def nll_and_grad(w: np.ndarray, batch: list[Example]) -> tuple[float, np.ndarray
     return loss / n, grad / n, correct / n
 
 
-def train_sft(examples: list[Example], cfg: SFTConfig, log=print) -> tuple[np.ndarray, list[dict]]:
-    rng = np.random.default_rng(cfg.seed)
+def train_sft(examples: list[Example], cfg: SFTConfig, seed: int, log=print) -> tuple[np.ndarray, list[dict]]:
+    rng = np.random.default_rng(seed)
     w = np.zeros(N_FEATURES)
     opt = Adam(cfg.lr, weight_decay=cfg.weight_decay)
     history = []
@@ -70,8 +70,12 @@ def train_sft(examples: list[Example], cfg: SFTConfig, log=print) -> tuple[np.nd
             w = opt.step(w, grad)
         loss, _, acc = nll_and_grad(w, examples)
         history.append({"epoch": epoch + 1, "sft/loss": loss, "sft/accuracy": acc})
-        log(f"sft epoch {epoch + 1}/{cfg.epochs}: loss {loss:.4f} accuracy {acc:.3f}")
+        log(f"sft seed {seed} epoch {epoch + 1}/{cfg.epochs}: loss {loss:.4f} accuracy {acc:.3f}")
     return w, history
+
+
+def checkpoint_path(cfg: SFTConfig, seed: int) -> Path:
+    return Path(cfg.out_dir) / f"seed{seed}" / "policy.json"
 
 
 def main(params: Params | None = None) -> int:
@@ -84,16 +88,16 @@ def main(params: Params | None = None) -> int:
         raise FileNotFoundError(f"no demos at {demo_path}: run `dvc repro demos` (or `explorer demos`) first")
     lines = [json.loads(ln) for ln in demo_path.read_text().splitlines() if ln.strip()]
     examples, unmatched = examples_from_demos(lines)
-    print(f"sft: {len(examples)} demonstrated steps from {len(lines)} demos ({unmatched} unmatched, skipped)")
-    with stage_run(params.tracking, "sft", {"stage": "sft"}) as run:
-        run.log_params({f"sft.{k}": v for k, v in asdict(cfg).items()} | {"sft.examples": len(examples), "sft.unmatched": unmatched})
-        w, history = train_sft(examples, cfg)
-        for h in history:
-            run.log_metrics({k: v for k, v in h.items() if k != "epoch"}, step=h["epoch"])
-        out = Path(cfg.out_dir) / "policy.json"
-        save_policy(out, w, {"stage": "sft", "params": asdict(cfg), "final": history[-1] if history else {}, "mlflow_run_id": run.run_id})
-        run.set_tags({"checkpoint": str(out.resolve())})
-        print(f"sft: wrote {out}")
+    print(f"sft: {len(examples)} demonstrated steps from {len(lines)} demos ({unmatched} with no matching action, skipped)")
+    for seed in params.train.seeds:
+        with stage_run(params.tracking, f"sft-seed{seed}", {"stage": "sft", "seed": str(seed)}) as run:
+            run.log_params({f"sft.{k}": v for k, v in asdict(cfg).items()} | {"seed": seed, "sft.examples": len(examples), "sft.unmatched": unmatched})
+            w, history = train_sft(examples, cfg, seed)
+            run.log_metrics_history([(h["epoch"], {k: v for k, v in h.items() if k != "epoch"}) for h in history])
+            out = checkpoint_path(cfg, seed)
+            save_policy(out, w, {"stage": "sft", "seed": seed, "params": asdict(cfg), "final": history[-1] if history else {}, "mlflow_run_id": run.run_id})
+            run.set_tags({"checkpoint": str(out.resolve())})
+            print(f"sft seed {seed}: loss {history[-1]['sft/loss']:.4f} accuracy {history[-1]['sft/accuracy']:.3f} -> {out}")
     return 0
 
 
