@@ -506,8 +506,11 @@ def _is_demonym_word(tok: str) -> bool:
 
 
 def _is_adjective_demonym(tok: str) -> bool:
-    """ "American" but not "Austria" (a name may end "of Austria", not "of American ...")."""
-    return _is_demonym_word(tok) and tok not in _COUNTRY_NAMES
+    """ "American", "Irish-American" but not "Austria" (a name may end "of Austria", not "of
+    American ...") nor "New" (a word of "New Zealander")."""
+    parts = [p for p in re.split(r"[-/]", tok.rstrip(",")) if p]
+    return bool(parts) and all(
+        p in _COUNTRY_OF and p not in _REGIONS and p not in _COUNTRY_NAMES for p in parts)
 
 
 def _name_after_span(text: str, pos: int, *, skip: int = 5) -> tuple[str, int]:
@@ -601,6 +604,12 @@ def _find(entity: str, paras: Sequence[_Para], exclude: str = "") -> _Para | Non
     return best
 
 
+def _initial_matches(a: set[str], b: set[str]) -> int:
+    """How many one-letter tokens on one side stand for a word of the other side."""
+    return sum(1 for i in a if len(i) == 1 and any(len(w) > 1 and w[0] == i for w in b)) + sum(
+        1 for i in b if len(i) == 1 and any(len(w) > 1 and w[0] == i for w in a))
+
+
 def _resolve_name(name: str, paras: Sequence[_Para], exclude: str = "") -> _Para | None:
     """The paragraph about a person/work named `name` in running text ("Pat O'Connor" ->
     "Pat O'Connor (director)", "Duncan II" -> "Duncan II of Scotland")."""
@@ -615,9 +624,11 @@ def _resolve_name(name: str, paras: Sequence[_Para], exclude: str = "") -> _Para
         if nk == p.base_key or nk == p.key:
             return p
         bt = p.base_key.split()
-        common = len(set(nt) & set(bt))
-        if not common:
+        full = set(nt) & set(bt)
+        if not full:
             continue
+        # initials match full names: "G. W. Pabst" is "Georg Wilhelm Pabst"
+        common = len(full) + _initial_matches(set(nt) - full, set(bt) - full)
         # all of the shorter name inside the longer one, with at least two words or the
         # exact single word ("Bapu")
         shorter = min(len(set(nt)), len(set(bt)))
@@ -858,6 +869,13 @@ _PLACE_SKIP = {
 }
 
 
+_LANGUAGES = {
+    "Hindi", "Tamil", "Telugu", "Malayalam", "Kannada", "Bengali", "Marathi", "Urdu",
+    "Cantonese", "Mandarin", "Tagalog", "Sinhala", "Gujarati", "Odia", "Oriya", "Assamese",
+    "Bollywood", "Lollywood", "Catalan", "Basque", "Flemish", "English", "Latin",
+}
+
+
 def _place_after(text: str, pos: int) -> str:
     """Place name after "in"/"at": the first capitalised run, city only (gold answers are
     usually the bare city: "Hollywood" for "Hollywood, California")."""
@@ -867,7 +885,10 @@ def _place_after(text: str, pos: int) -> str:
         if tok.lower() in _PLACE_SKIP and skipped < 5:
             skipped += 1
             continue
-        if not tok or not tok[0].isupper() or tok.rstrip(",.") in _MONTHS_CAP:
+        bare = tok.rstrip(",.")
+        # not "in 1950", "in March", "in European history", "in Hindi films"
+        if (not tok or not tok[0].isupper() or bare in _MONTHS_CAP
+                or _is_adjective_demonym(bare) or bare in _LANGUAGES):
             return ""
         return _name_at(text, m.start(), max_tokens=5)
     return ""
@@ -949,13 +970,6 @@ def _deathplace(text: str) -> str:
     return backup
 
 
-_LANGUAGES = {
-    "Hindi", "Tamil", "Telugu", "Malayalam", "Kannada", "Bengali", "Marathi", "Urdu",
-    "Cantonese", "Mandarin", "Tagalog", "Sinhala", "Gujarati", "Odia", "Oriya", "Assamese",
-    "Bollywood", "Lollywood", "Catalan", "Basque", "Flemish", "English", "Latin",
-}
-
-
 def _any_place(text: str) -> str:
     """Last resort for a birth/death place the paragraph does not state as such: the first
     "in/at/from <Place>", else "to <Place>" ("Moving to Buenos Aires at a young age")."""
@@ -963,8 +977,7 @@ def _any_place(text: str) -> str:
         for m in re.finditer(cue, text):
             p = _place_after(text, m.end())
             if (p and p not in _COUNTRY_LEVEL and not p[0].isdigit()
-                    and not p.endswith(("'s", "’s")) and not _is_demonym_word(p.split()[0])
-                    and p.split()[0] not in _LEAD_TITLES and p.split()[0] not in _LANGUAGES):
+                    and not p.endswith(("'s", "’s")) and p.split()[0] not in _LEAD_TITLES):
                 return p
     return ""
 
@@ -1371,7 +1384,7 @@ def _parse(question: str, titles: tuple[_Para, ...] = ()) -> _Query:
 
 class _Solution(NamedTuple):
     answer: str
-    complete: bool  # every paragraph the plan needs was among the passages
+    complete: bool  # the plan's paragraphs were all read and gave what it needed there
 
 
 def _read_attr(attr: str, para: _Para) -> tuple[str, object]:
@@ -1541,8 +1554,7 @@ def _solve_compare(q: _Query, paras: tuple[_Para, ...]) -> _Solution:
     if va is None and vb is None:
         return _Solution(names[0], False)
     if va is None or vb is None:
-        # one side unknown: with a single value there is nothing to compare; keep the known
-        # side for "first"-type questions (older records are likelier to lack dates)
+        # one side unknown: nothing to compare, so a coin flip; answer the side we can see
         return _Solution(names[0] if va is not None else names[1], False)
     if va == vb:
         return _Solution(names[0], complete)
