@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import raw_record, write_jsonl
+
+from explorer.cli import main as cli_main
+from explorer.config import GRPOConfig
+from explorer.env import ExplorerEnv
+from explorer.policies.local import N_FEATURES, action_set, load_policy, log_softmax
+from explorer.train.grpo import GRPOTrainer, StepRecord, group_advantages, loss_and_grad
+from explorer.types import Open
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_group_advantages():
+    assert group_advantages(np.array([0.5, 0.5, 0.5]), True) is None  # no signal: dropped
+    adv = group_advantages(np.array([1.0, 0.0, 0.0, 1.0]), True)
+    assert np.allclose(adv, [1, -1, -1, 1], atol=1e-5)
+    assert np.allclose(group_advantages(np.array([1.0, 0.0]), False), [0.5, -0.5])
+
+
+def _records(task, rng):
+    env = ExplorerEnv(task)
+    env.step(Open(1))
+    aset = action_set(env.observation())
+    w_old, w_sft = rng.normal(size=N_FEATURES), rng.normal(size=N_FEATURES)
+    recs = []
+    for a in (0, 2, len(aset.actions) - 1):
+        recs.append(StepRecord(aset.features, a, float(log_softmax(aset.features @ w_old)[a]), log_softmax(aset.features @ w_sft)))
+    return recs
+
+
+def test_loss_gradient_matches_finite_differences(task):
+    rng = np.random.default_rng(0)
+    recs = _records(task, rng)
+    cfg = GRPOConfig(clip_eps=0.2, kl_coef=0.3, entropy_coef=0.1, temperature=1.3)
+    batch = list(zip(recs, [1.0, -0.7, 0.4], strict=True))
+    w = rng.normal(size=N_FEATURES) * 0.1
+    _, grad, _ = loss_and_grad(w, batch, cfg)
+    eps = 1e-6
+    num = np.array([(loss_and_grad(w + eps * e, batch, cfg)[0] - loss_and_grad(w - eps * e, batch, cfg)[0]) / (2 * eps) for e in np.eye(N_FEATURES)])
+    assert np.allclose(grad, num, atol=1e-5)
+
+
+def test_kl_is_zero_at_the_reference(task):
+    recs = _records(task, np.random.default_rng(1))
+    feats = recs[0].feats
+    w = np.random.default_rng(2).normal(size=N_FEATURES)
+    rec = StepRecord(feats, 0, float(log_softmax(feats @ w)[0]), log_softmax(feats @ w))
+    _, _, stats = loss_and_grad(w, [(rec, 1.0)], GRPOConfig())
+    assert stats["kl"] == pytest.approx(0.0, abs=1e-12) and stats["clip_frac"] == 0.0
+
+
+# ----------------------------------------------------------------------------- a tiny project
+
+
+def _tiny_records(n: int, prefix: str) -> list[dict]:
+    """Compositional and comparison questions over small made-up paragraphs."""
+    rows = []
+    for i in range(n):
+        film, director, place = f"Film{prefix}{i}", f"Director{prefix}{i}", ["Graz", "Leeds", "Paris", "Oslo"][i % 4]
+        if i % 3 == 2:
+            rows.append(raw_record(_id=f"{prefix}{i}", type="comparison", question=f"Which film came out first, {film} or Other{i}?", answer=film,
+                                   context=[[film, [f"{film} is a 19{40 + i % 50} film."]], [f"Other{i}", [f"Other{i} is a 1999 film."]],
+                                            ["Noise", ["Noise is a band."]]],
+                                   supporting_facts=[[film, 0], [f"Other{i}", 0]]))  # fmt: skip
+        else:
+            rows.append(raw_record(_id=f"{prefix}{i}", question=f"Where was the director of film {film} born?", answer=place,
+                                   context=[["Noise", ["Noise is a band from Rome."]], [film, [f"{film} is a 1961 film.", f"It was directed by {director}."]],
+                                            [director, [f"{director} (6 June 1906, {place} – 2 November 1994) was a director."]], ["Other", ["Other was born in Rome."]]],
+                                   supporting_facts=[[film, 1], [director, 0]]))  # fmt: skip
+    return rows
+
+
+def _tiny_project(tmp_path: Path, grpo: dict) -> Path:
+    src = tmp_path / "src"
+    src.mkdir(parents=True)
+    write_jsonl(src / "train.jsonl", _tiny_records(24, "t"))
+    write_jsonl(src / "dev.jsonl", _tiny_records(6, "d"))
+    params = {
+        "data": {"source": f"local:{src}", "val_size": 4},
+        "demos": {"n_demos": 20},
+        "train": {"seeds": [0]},
+        "sft": {"epochs": 3},
+        "grpo": {"steps": 8, "batch_size": 6, "group_size": 48, "eval_every": 4, "temperature": 1.5, "lr": 0.05, **grpo},
+        "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db"},
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    return tmp_path
+
+
+def _run_stages(project: Path, monkeypatch, *stages: str) -> None:
+    monkeypatch.chdir(project)
+    for stage in stages:
+        args = ["data", "build"] if stage == "prepare" else [stage]
+        assert cli_main(args) == 0, stage
+
+
+def _weights(project: Path, name: str = "last.json") -> np.ndarray:
+    return load_policy(project / "models/grpo/seed0" / name).weights
+
+
+def test_resume_in_process_is_bit_identical(tmp_path, monkeypatch):
+    project = _tiny_project(tmp_path, {"steps": 6})
+    _run_stages(project, monkeypatch, "prepare", "demos", "sft")
+    from explorer.cli import resolve_tasks
+    from explorer.config import load_params
+
+    p = load_params()
+    train, _ = resolve_tasks("train", p)
+    val, _ = resolve_tasks("val", p)
+    init = load_policy("models/sft/seed0/policy.json").weights
+    full = GRPOTrainer(p.grpo, 0, p.env, p.reward, train, val, init, tmp_path / "full", log=lambda *_: None)
+    full.run()
+    assert not np.array_equal(full.w, init), "GRPO changed nothing: the test would prove nothing"
+    half = GRPOTrainer(replace(p.grpo, steps=6), 0, p.env, p.reward, train, val, init, tmp_path / "half", log=lambda *_: None)
+    half.cfg = replace(p.grpo, steps=3)  # stop early, as a crash would
+    half.fingerprint = full.fingerprint
+    half.run()
+    resumed = GRPOTrainer(p.grpo, 0, p.env, p.reward, train, val, init, tmp_path / "half", log=lambda *_: None)
+    assert resumed.resumed_from == 3
+    resumed.run()
+    assert np.array_equal(resumed.w, full.w)
+    assert [s for s, _ in resumed.history] == list(range(7))
+    changed = GRPOTrainer(replace(p.grpo, lr=0.5), 0, p.env, p.reward, train, val, init, tmp_path / "half", log=lambda *_: None)
+    assert changed.resumed_from is None  # other params: the old state is not resumed
+
+
+def test_sigkill_and_restart_ends_identical_to_uninterrupted(tmp_path, monkeypatch):
+    a = _tiny_project(tmp_path / "a", {})
+    b = _tiny_project(tmp_path / "b", {})
+    for project in (a, b):
+        _run_stages(project, monkeypatch, "prepare", "demos", "sft")
+    monkeypatch.chdir(ROOT)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "explorer.cli", "grpo"]
+    subprocess.run(cmd, cwd=a, env=env, check=True, capture_output=True)  # uninterrupted
+
+    proc = subprocess.Popen(cmd, cwd=b, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = b / "models/grpo/seed0/state.json"
+    deadline = time.time() + 120
+    killed_at = None
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists():
+            try:
+                step = json.loads(state.read_text())["step"]
+            except (json.JSONDecodeError, OSError):
+                step = 0  # cannot happen with atomic writes, but never crash the poll
+            if step >= 2:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                killed_at = step
+                break
+        time.sleep(0.005)
+    assert killed_at is not None and killed_at < 8, "the run finished before it could be killed"
+    out = subprocess.run(cmd, cwd=b, env=env, check=True, capture_output=True, text=True)
+    assert f"resuming from models/grpo/seed0/state.json at step {killed_at}" in out.stdout + out.stderr
+    assert np.array_equal(_weights(a), _weights(b))
+    assert np.array_equal(_weights(a, "best.json"), _weights(b, "best.json"))
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{b}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("tinker-explorer").experiment_id], "tags.stage = 'grpo'")
+    assert len(runs) == 1  # the restart continued the killed run
+    steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "reward/mean")]
+    assert sorted(steps) == list(range(1, 9))  # every step once: none lost, none repeated

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from explorer.config import EnvConfig, SFTConfig
+from explorer.env import ExplorerEnv
+from explorer.evaluate import episode_rng, evaluate, run_episode, write_outputs
+from explorer.policies import make_policy
+from explorer.policies.local import (
+    FEATURE_INDEX,
+    N_FEATURES,
+    LocalPolicy,
+    action_set,
+    load_policy,
+    question_options,
+    sample_index,
+    save_policy,
+)
+from explorer.reward import RewardConfig
+from explorer.train.sft import examples_from_demos, nll_and_grad, train_sft
+from explorer.types import Answer, Open, Summarize
+
+
+def test_action_set_lists_legal_opens_and_candidates(task):
+    env = ExplorerEnv(task)
+    env.step(Open(1))
+    aset = action_set(env.observation())
+    opens = [a.chunk_id for a in aset.actions if isinstance(a, Open)]
+    answers = [a.text for a in aset.actions if isinstance(a, Answer)]
+    assert opens == [0, 2, 3]  # chunk 1 is open
+    assert {"yes", "no"} <= set(answers) and "Blue Lake" in answers  # a read title
+    assert not any(isinstance(a, Summarize) for a in aset.actions)
+    assert aset.features.shape == (len(aset.actions), N_FEATURES)
+    assert aset.index_of(Answer("YES")) == answers.index("yes") + len(opens)
+    assert aset.index_of(Open(1)) is None
+
+
+def test_budget_limits_the_open_actions(task):
+    obs = ExplorerEnv(task, EnvConfig(budget=task.chunks[3].n_tokens)).initial_observation()
+    opens = [a.chunk_id for a in action_set(obs).actions if isinstance(a, Open)]
+    assert all(task.chunks[i].n_tokens <= task.chunks[3].n_tokens for i in opens) and 3 in opens
+
+
+def test_question_options():
+    assert question_options("Which film came out first, Blue Lake or Red Hill?") == ["Blue Lake", "Red Hill"]
+    assert question_options("Where was the director of film Blue Lake born?") == []
+
+
+def test_weights_drive_the_choice(task):
+    w = np.zeros(N_FEATURES)
+    w[FEATURE_INDEX["answer.is_rules_answer"]] = 10.0
+    w[FEATURE_INDEX["answer&k=0"]] = 10.0
+    ep = run_episode(task, LocalPolicy(w, greedy=True), EnvConfig(), RewardConfig(), random.Random(0), "local")
+    assert len(ep.transitions) == 1 and isinstance(ep.transitions[0].action, Answer)  # answers unread
+
+
+def test_sampling_follows_the_probabilities():
+    lp = np.log(np.array([0.2, 0.5, 0.3]))
+    rng = np.random.default_rng(0)
+    counts = np.bincount([sample_index(lp, rng) for _ in range(20000)], minlength=3) / 20000
+    assert np.allclose(counts, [0.2, 0.5, 0.3], atol=0.02)
+    assert sample_index(lp, random.Random(1)) in (0, 1, 2)  # stdlib rng works too
+
+
+def test_checkpoint_round_trip_and_errors(tmp_path):
+    w = np.arange(N_FEATURES, dtype=float) / 7
+    save_policy(tmp_path / "p.json", w, {"stage": "test"})
+    assert np.array_equal(load_policy(tmp_path / "p.json").weights, w)
+    (tmp_path / "bad.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ValueError, match="not a local policy checkpoint"):
+        load_policy(tmp_path / "bad.json")
+    policy = make_policy(str(tmp_path / "p.json"), None)  # a checkpoint path is a policy name
+    assert isinstance(policy, LocalPolicy) and policy.greedy
+
+
+def test_nll_gradient_matches_finite_differences(task):
+    env = ExplorerEnv(task)
+    env.step(Open(1))
+    aset = action_set(env.observation())
+    batch = [(aset.features, 2), (aset.features, len(aset.actions) - 1)]
+    w = np.random.default_rng(0).normal(size=N_FEATURES) * 0.3
+    _, grad, _ = nll_and_grad(w, batch)
+    eps = 1e-6
+    num = np.array([(nll_and_grad(w + eps * e, batch)[0] - nll_and_grad(w - eps * e, batch)[0]) / (2 * eps) for e in np.eye(N_FEATURES)])
+    assert np.allclose(grad, num, atol=1e-6)
+
+
+def test_sft_clones_the_heuristic(tmp_path, task):
+    tasks = [task]
+    _, episodes = evaluate(tasks, "heuristic", EnvConfig(), RewardConfig(), progress=False)
+    write_outputs(tmp_path, tasks, episodes, {}, EnvConfig(), RewardConfig())
+    lines = [json.loads(ln) for ln in (tmp_path / "episodes.jsonl").read_text().splitlines()]
+    examples, unmatched = examples_from_demos(lines)
+    assert unmatched == 0 and len(examples) == len(episodes[0].transitions)
+    w, history = train_sft(examples, SFTConfig(epochs=40, lr=0.1, weight_decay=0.0), seed=0, log=lambda *_: None)
+    assert history[-1]["sft/accuracy"] == 1.0 and history[-1]["sft/loss"] < history[0]["sft/loss"]
+    cloned = run_episode(task, LocalPolicy(w, greedy=True), EnvConfig(), RewardConfig(), episode_rng(0, task.id), "sft")
+    assert [t.action for t in cloned.transitions] == [t.action for t in episodes[0].transitions]
