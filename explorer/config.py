@@ -78,6 +78,26 @@ class TrainConfig:
     # Every training seed gets its own SFT and GRPO run (models/{sft,grpo}/seed{N}); results are
     # reported as mean and spread over them.
     seeds: tuple[int, ...] = (0, 1, 2)
+    # local: the numpy log-linear policy on this CPU. tinker: Qwen3 + LoRA trained through the
+    # Tinker SDK (needs TINKER_API_KEY); same stages, same env, reward and demos.
+    backend: str = "local"
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("local", "tinker"):
+            raise ConfigError(f"train.backend must be local or tinker, got {self.backend!r}")
+
+
+@dataclass(frozen=True)
+class TinkerConfig:
+    """Settings of the Tinker backend (used when train.backend is tinker)."""
+
+    base_model: str = "Qwen/Qwen3-8B"
+    lora_rank: int = 32
+    base_url: str = ""  # empty: $TINKER_BASE_URL, else the SDK's default (the real service)
+    sft_lr: float = 1e-4
+    grpo_lr: float = 5e-6  # the original study's
+    max_tokens: int = 48  # per action the model writes
+    thinking: bool = False  # Qwen3 chat template with or without a <think> block
 
 
 @dataclass(frozen=True)
@@ -132,6 +152,7 @@ class Params:
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
     demos: DemosConfig = field(default_factory=DemosConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    tinker: TinkerConfig = field(default_factory=TinkerConfig)
     sft: SFTConfig = field(default_factory=SFTConfig)
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
