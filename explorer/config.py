@@ -159,6 +159,23 @@ class Params:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
+def project_root() -> Path:
+    """The project's folder: $EXPLORER_PROJECT_ROOT if set; else, inside a DVC temporary
+    experiment copy (`<repo>/.dvc/tmp/exps/<tmp>/`, made by `dvc exp run --temp` or a queue),
+    the repo that holds it; else the current folder. Relative data and tracking paths resolve
+    against it, so experiments read the same data and log into the same MLflow store."""
+    import os
+
+    if os.environ.get("EXPLORER_PROJECT_ROOT"):
+        return Path(os.environ["EXPLORER_PROJECT_ROOT"]).resolve()
+    cwd = Path.cwd().resolve()
+    parts = cwd.parts
+    for i in range(len(parts) - 3):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return cwd
+
+
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
     if dataclasses.is_dataclass(tp):

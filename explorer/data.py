@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from explorer import tokens
-from explorer.config import DataConfig, Params, load_params
+from explorer.config import DataConfig, Params, load_params, project_root
 from explorer.io import atomic_write_json, atomic_write_jsonl, sha256_file
 from explorer.types import Chunk, Task
 
-SHARED_2WIKI_DIR = Path("../shared/data/2wiki")
+SHARED_2WIKI_DIR = Path("../shared/data/2wiki")  # relative to the project root
 SPLITS = ("train", "val", "dev")
 
 
@@ -371,8 +371,10 @@ def resolve_source(cfg: DataConfig, environ: dict[str, str] | None = None) -> Re
         raise ValueError(f"data.source must be auto, local:PATH or hub:ID, got {spec!r}")
     if env.get("EXPLORER_2WIKI_DIR"):
         return ResolvedSource("local", env["EXPLORER_2WIKI_DIR"], "data.source=auto and $EXPLORER_2WIKI_DIR is set")
-    if (SHARED_2WIKI_DIR / cfg.train_file).exists():
-        return ResolvedSource("local", str(SHARED_2WIKI_DIR), f"data.source=auto and {SHARED_2WIKI_DIR} exists")
+    shared = project_root() / SHARED_2WIKI_DIR
+    if (shared / cfg.train_file).exists():
+        shown = SHARED_2WIKI_DIR if shared.resolve() == (Path.cwd() / SHARED_2WIKI_DIR).resolve() else shared.resolve()
+        return ResolvedSource("local", str(shown), f"data.source=auto and {shown} exists")
     return ResolvedSource("hub", cfg.hub_id, f"data.source=auto, no $EXPLORER_2WIKI_DIR and no {SHARED_2WIKI_DIR}")
 
 

@@ -1,9 +1,9 @@
 """MLflow: one run per stage invocation, metrics logged in batches.
 
 The tracking URI is made absolute: a relative `sqlite:///mlflow.db` is resolved against the
-project root ($EXPLORER_PROJECT_ROOT, else the current folder, where params.yaml is). A run
-made in a temporary copy of the repo (`dvc exp run --temp`) must set $EXPLORER_PROJECT_ROOT or
-$MLFLOW_TRACKING_URI to land in the project's store.
+project root (`explorer.config.project_root`: $EXPLORER_PROJECT_ROOT, else the repo that holds a
+DVC temporary experiment copy, else the current folder), so runs made by `dvc exp run --temp`
+or queued experiments land in the project's store, not in the throwaway copy.
 $MLFLOW_TRACKING_URI, when set, wins over params.yaml.
 """
 
@@ -16,15 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from explorer.config import TrackingConfig
+from explorer.config import TrackingConfig, project_root
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-
-
-def project_root() -> Path:
-    if os.environ.get("EXPLORER_PROJECT_ROOT"):
-        return Path(os.environ["EXPLORER_PROJECT_ROOT"]).resolve()
-    return Path.cwd().resolve()
 
 
 def resolve_uri(cfg: TrackingConfig) -> str:

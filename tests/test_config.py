@@ -22,3 +22,17 @@ def test_unknown_and_mistyped_keys_are_rejected():
 def test_ints_are_accepted_for_floats():
     p = from_dict(Params, {"reward": {"variant": "shaped", "cost_coef": 1}}, "p")
     assert p.reward.cost_coef == 1.0 and isinstance(p.reward.cost_coef, float)
+
+
+def test_project_root_sees_through_dvc_temp_experiments(tmp_path, monkeypatch):
+    from explorer.config import project_root
+
+    monkeypatch.delenv("EXPLORER_PROJECT_ROOT", raising=False)
+    copy = tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "tmpabc123"
+    copy.mkdir(parents=True)
+    monkeypatch.chdir(copy)
+    assert project_root() == (tmp_path / "repo").resolve()
+    monkeypatch.chdir(tmp_path)
+    assert project_root() == tmp_path.resolve()
+    monkeypatch.setenv("EXPLORER_PROJECT_ROOT", str(copy))
+    assert project_root() == copy.resolve()
