@@ -159,6 +159,12 @@ def cmd_evaluate(args: argparse.Namespace, params: Params) -> int:
     return main_evaluate_stage(params)
 
 
+def cmd_report(args: argparse.Namespace, params: Params) -> int:
+    from explorer import report
+
+    return report.main(params)
+
+
 def cmd_data_build(args: argparse.Namespace, params: Params) -> int:
     from explorer import data
 
@@ -185,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("evaluate", help="the evaluate stage: SFT and GRPO checkpoints of every seed on val and dev (`evaluate`)").set_defaults(
         func=cmd_evaluate
     )
+
+    sub.add_parser("report", help="the report stage: reports/results.md and PNG plots").set_defaults(func=cmd_report)
 
     e = sub.add_parser("eval", help="evaluate one policy; writes metrics.json, predictions.json, episodes.jsonl")
     e.add_argument("--policy", required=True, help="random | heuristic | read_all | oracle | PATH to a local-policy checkpoint .json")
