@@ -122,11 +122,11 @@ def plot_frontier(rows: list[dict[str, Any]], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     for r in rows:
         (x, xs), (y, ys) = r["avg_tokens_read"], r["f1"]
-        ax.errorbar(x, y, xerr=xs or 0, yerr=ys or 0, fmt="o", capsize=3, label=r["policy"])
-        ax.annotate(r["policy"], (x, y), textcoords="offset points", xytext=(5, 5), fontsize=9)
+        ax.errorbar(x, y, xerr=xs or 0, yerr=ys or 0, fmt="o", capsize=3, label=f"{r['policy']} ({y:.3f} F1, {x:.0f} tok)")
     ax.set_xlabel("average tokens read (Qwen3 tokens)")
     ax.set_ylabel("F1")
     ax.set_title("Accuracy vs reading cost")
+    ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
 
