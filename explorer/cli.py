@@ -165,6 +165,16 @@ def cmd_report(args: argparse.Namespace, params: Params) -> int:
     return report.main(params)
 
 
+def cmd_runs_compare(args: argparse.Namespace, params: Params) -> int:
+    from explorer.runs import DEFAULT_KEYS, compare_table, fetch_runs
+
+    runs = fetch_runs(params.tracking, args.run_ids, args.stage, args.last)
+    if not runs:
+        raise ValueError("no runs matched")
+    print(compare_table(runs, tuple(args.metric) or DEFAULT_KEYS))
+    return 0
+
+
 def cmd_data_build(args: argparse.Namespace, params: Params) -> int:
     from explorer import data
 
@@ -208,6 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--policy", help="also run this policy and show every step")
     i.add_argument("--seed", type=int, default=0)
     i.set_defaults(func=cmd_inspect)
+
+    r = sub.add_parser("runs", help="MLflow runs of this project")
+    rsub = r.add_subparsers(dest="runs_command", required=True)
+    rc = rsub.add_parser("compare", help="runs side by side: last metric values and the params that differ")
+    rc.add_argument("run_ids", nargs="*", help="run ids (default: the latest runs)")
+    rc.add_argument("--stage", help="only runs of this stage (eval, sft, grpo, ...)")
+    rc.add_argument("--last", type=int, default=6, help="how many recent runs (default 6)")
+    rc.add_argument("--metric", action="append", default=[], help="metric keys to show (repeatable)")
+    rc.set_defaults(func=cmd_runs_compare)
 
     ep = sub.add_parser("episodes", help="look at recorded trajectories")
     esub = ep.add_subparsers(dest="episodes_command", required=True)

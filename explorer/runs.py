@@ -1,0 +1,44 @@
+"""`explorer runs compare`: MLflow runs side by side in the terminal (the MLflow UI does the same
+with plots: `mlflow ui --backend-store-uri sqlite:///$PWD/mlflow.db --host 127.0.0.1`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from explorer.config import TrackingConfig
+from explorer.tracking import resolve_uri
+
+DEFAULT_KEYS = ("eval/f1", "eval/em", "eval/avg_tokens_read", "val/f1", "reward/mean", "budget/tokens_read", "sft/accuracy")
+
+
+def compare_table(runs: list[Any], keys: tuple[str, ...]) -> str:
+    """Markdown: one column per run (name, stage, status, start), one row per metric (last value)
+    and per param that differs between the runs."""
+    header = ["", *[f"{r.info.run_name} ({r.info.run_id[:8]})" for r in runs]]
+    rows = [["stage", *[r.data.tags.get("stage", "-") for r in runs]], ["status", *[r.info.status for r in runs]]]
+    parent = [r.data.tags.get("mlflow.parentRunId", "")[:8] or "-" for r in runs]
+    if any(p != "-" for p in parent):
+        rows.append(["parent run", *parent])
+    present = [k for k in keys if any(k in r.data.metrics for r in runs)]
+    rows += [[k, *[f"{r.data.metrics[k]:.4g}" if k in r.data.metrics else "-" for r in runs]] for k in present]
+    params = sorted({p for r in runs for p in r.data.params})
+    for p in params:
+        values = [r.data.params.get(p, "-") for r in runs]
+        if len(set(values)) > 1:
+            rows.append([f"param {p}", *values])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fetch_runs(cfg: TrackingConfig, run_ids: list[str], stage: str | None, last: int) -> list[Any]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=resolve_uri(cfg))
+    if run_ids:
+        return [client.get_run(r) for r in run_ids]
+    exp = client.get_experiment_by_name(cfg.experiment)
+    if exp is None:
+        raise ValueError(f"no MLflow experiment {cfg.experiment!r} at {resolve_uri(cfg)}: run a stage first")
+    query = f"tags.stage = '{stage}'" if stage else ""
+    return list(client.search_runs([exp.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=last))
