@@ -66,3 +66,21 @@ def shared_2wiki() -> Path:
     if not (SHARED_2WIKI / "dev.jsonl").exists():
         pytest.skip(f"real 2Wiki records not found at {SHARED_2WIKI} (they live in the workplace's shared/ folder)")
     return SHARED_2WIKI
+
+
+def tiny_records(n: int, prefix: str) -> list[dict]:
+    """Compositional and comparison questions over small made-up paragraphs."""
+    rows = []
+    for i in range(n):
+        film, director, place = f"Film{prefix}{i}", f"Director{prefix}{i}", ["Graz", "Leeds", "Paris", "Oslo"][i % 4]
+        if i % 3 == 2:
+            rows.append(raw_record(_id=f"{prefix}{i}", type="comparison", question=f"Which film came out first, {film} or Other{i}?", answer=film,
+                                   context=[[film, [f"{film} is a 19{40 + i % 50} film."]], [f"Other{i}", [f"Other{i} is a 1999 film."]],
+                                            ["Noise", ["Noise is a band."]]],
+                                   supporting_facts=[[film, 0], [f"Other{i}", 0]]))  # fmt: skip
+        else:
+            rows.append(raw_record(_id=f"{prefix}{i}", question=f"Where was the director of film {film} born?", answer=place,
+                                   context=[["Noise", ["Noise is a band from Rome."]], [film, [f"{film} is a 1961 film.", f"It was directed by {director}."]],
+                                            [director, [f"{director} (6 June 1906, {place} – 2 November 1994) was a director."]], ["Other", ["Other was born in Rome."]]],
+                                   supporting_facts=[[film, 1], [director, 0]]))  # fmt: skip
+    return rows

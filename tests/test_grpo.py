@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import raw_record, write_jsonl
+from conftest import tiny_records, write_jsonl
 
 from explorer.cli import main as cli_main
 from explorer.config import GRPOConfig
@@ -66,29 +66,11 @@ def test_kl_is_zero_at_the_reference(task):
 # ----------------------------------------------------------------------------- a tiny project
 
 
-def _tiny_records(n: int, prefix: str) -> list[dict]:
-    """Compositional and comparison questions over small made-up paragraphs."""
-    rows = []
-    for i in range(n):
-        film, director, place = f"Film{prefix}{i}", f"Director{prefix}{i}", ["Graz", "Leeds", "Paris", "Oslo"][i % 4]
-        if i % 3 == 2:
-            rows.append(raw_record(_id=f"{prefix}{i}", type="comparison", question=f"Which film came out first, {film} or Other{i}?", answer=film,
-                                   context=[[film, [f"{film} is a 19{40 + i % 50} film."]], [f"Other{i}", [f"Other{i} is a 1999 film."]],
-                                            ["Noise", ["Noise is a band."]]],
-                                   supporting_facts=[[film, 0], [f"Other{i}", 0]]))  # fmt: skip
-        else:
-            rows.append(raw_record(_id=f"{prefix}{i}", question=f"Where was the director of film {film} born?", answer=place,
-                                   context=[["Noise", ["Noise is a band from Rome."]], [film, [f"{film} is a 1961 film.", f"It was directed by {director}."]],
-                                            [director, [f"{director} (6 June 1906, {place} – 2 November 1994) was a director."]], ["Other", ["Other was born in Rome."]]],
-                                   supporting_facts=[[film, 1], [director, 0]]))  # fmt: skip
-    return rows
-
-
 def _tiny_project(tmp_path: Path, grpo: dict) -> Path:
     src = tmp_path / "src"
     src.mkdir(parents=True)
-    write_jsonl(src / "train.jsonl", _tiny_records(24, "t"))
-    write_jsonl(src / "dev.jsonl", _tiny_records(6, "d"))
+    write_jsonl(src / "train.jsonl", tiny_records(24, "t"))
+    write_jsonl(src / "dev.jsonl", tiny_records(6, "d"))
     params = {
         "data": {"source": f"local:{src}", "val_size": 4},
         "demos": {"n_demos": 20},
