@@ -458,8 +458,15 @@ def prepare(params: Params) -> dict[str, Any]:
 
 
 def main(params: Params | None = None) -> int:
+    from explorer.tracking import stage_run
+
     params = params or load_params()
     manifest = prepare(params)
+    with stage_run(params.tracking, "prepare", {"stage": "prepare", "data.source": f"{manifest['source']['kind']}:{manifest['source']['location']}"}) as run:
+        run.log_params({f"data.{k}": v for k, v in manifest["params"].items()} | {"data.source": params.data.source})
+        run.log_metrics({f"data/{name}_tasks": v["tasks"] for name, v in manifest["splits"].items()})
+        run.set_tags({f"data.{name}.sha256": v["sha256"] for name, v in manifest["inputs"].items()})
+        run.log_artifact(Path(params.data.out_dir) / "manifest.json")
     sizes = ", ".join(f"{k} {v['tasks']}" for k, v in manifest["splits"].items())
     print(f"prepared {sizes} tasks from {manifest['source']['kind']} {manifest['source']['location']} -> {params.data.out_dir}")
     return 0

@@ -174,4 +174,11 @@ def main(params: Any = None) -> int:
     text = results_markdown(rows, split, n, manifest)
     atomic_write_text("reports/results.md", text)
     print(text)
+    from explorer.tracking import stage_run
+
+    with stage_run(params.tracking, "report", {"stage": "report"}) as run:
+        run.log_metrics({f"results/{r['policy']}/{k}": r[k][0] for r in rows for k in ("f1", "em", "avg_tokens_read")})
+        for path in ("reports/results.md", plots / "frontier.png", plots / "comparison.png", plots / "grpo_curves.png"):
+            if Path(path).exists():
+                run.log_artifact(path)
     return 0
