@@ -185,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="explorer", description="Tinker-Explorer: read less, answer better.")
     p.add_argument("--params", default="params.yaml", help="the config file (default: params.yaml)")
     sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("pipeline", help="run the whole pipeline as a Prefect flow (see `explorer pipeline --help`)")
+    sub.add_parser("serve", help="serve a scheduled Prefect deployment of the pipeline (see `explorer serve --help`)")
 
     d = sub.add_parser("data", help="build the chunked task splits")
     dsub = d.add_subparsers(dest="data_command", required=True)
@@ -238,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["pipeline"], ["serve"]):
+        # The Prefect flow (flows/pipeline.py) has its own options; hand them over untouched.
+        from flows.pipeline import main as flow_main
+
+        return flow_main(["run" if argv[0] == "pipeline" else "serve", *argv[1:]])
     args = build_parser().parse_args(argv)
     try:
         params = load_params(args.params)

@@ -21,12 +21,26 @@ from explorer.config import TrackingConfig, project_root
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
-def resolve_uri(cfg: TrackingConfig) -> str:
+def resolve_uri(cfg: TrackingConfig, root: Path | None = None) -> str:
+    """$MLFLOW_TRACKING_URI or `tracking.uri`, a relative sqlite path made absolute against
+    `root` (default: the project root)."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.uri
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         rel = uri.removeprefix("sqlite:///")
-        return f"sqlite:///{(project_root() / rel).resolve()}"
+        return f"sqlite:///{((root or project_root()) / rel).resolve()}"
     return uri
+
+
+def experiment_id(client: Any, cfg: TrackingConfig, root: Path | None = None) -> str:
+    """The project's experiment, created on first use. With a local store its artifacts go to
+    `<project root>/mlruns` (absolute), wherever the creating process happens to run."""
+    exp = client.get_experiment_by_name(cfg.experiment)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    if client.tracking_uri.startswith("sqlite:"):
+        location = ((root or project_root()) / "mlruns").resolve().as_uri()
+    return client.create_experiment(cfg.experiment, artifact_location=location)
 
 
 class NullRun:
@@ -88,8 +102,7 @@ def stage_run(cfg: TrackingConfig, run_name: str, tags: Mapping[str, str] | None
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=resolve_uri(cfg))
-    exp = client.get_experiment_by_name(cfg.experiment)
-    exp_id = exp.experiment_id if exp else client.create_experiment(cfg.experiment)
+    exp_id = experiment_id(client, cfg)
     all_tags = {"mlflow.runName": run_name, **(tags or {})}
     parent = os.environ.get("EXPLORER_PARENT_RUN_ID")
     if parent:

@@ -152,12 +152,18 @@ def test_set_param_values_are_yaml():
 
 
 def test_tracking_uri_agrees_with_the_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from explorer.tracking import resolve_uri
+    from mlflow.tracking import MlflowClient
+
+    from explorer.tracking import experiment_id, resolve_uri
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("EXPLORER_PROJECT_ROOT", str(tmp_path))
     cfg = TrackingConfig()
-    assert fp.tracking_uri(tmp_path, cfg) == resolve_uri(cfg) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    assert resolve_uri(cfg, tmp_path) == resolve_uri(cfg) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    monkeypatch.chdir(tmp_path.parent)  # created from elsewhere, artifacts still go to <root>/mlruns
+    client = MlflowClient(tracking_uri=resolve_uri(cfg))
+    exp = client.get_experiment(experiment_id(client, cfg))
+    assert exp.artifact_location == (tmp_path / "mlruns").resolve().as_uri()
 
 
 def test_stage_task_runs_single_item_and_classifies_failures(project: Path, monkeypatch: pytest.MonkeyPatch):
