@@ -98,6 +98,15 @@ class TinkerConfig:
     grpo_lr: float = 5e-6  # the original study's
     max_tokens: int = 48  # per action the model writes
     thinking: bool = False  # Qwen3 chat template with or without a <think> block
+    sft_epochs: int = 2  # passes over the demos (each demo episode is one datum)
+    sft_batch_size: int = 32  # demo episodes per optimizer step
+    loss_fn: str = "importance_sampling"  # GRPO loss: importance_sampling | ppo (ppo clips at 1 -/+ grpo.clip_eps)
+
+    def __post_init__(self) -> None:
+        if self.loss_fn not in ("importance_sampling", "ppo"):
+            raise ConfigError(f"tinker.loss_fn must be importance_sampling or ppo, got {self.loss_fn!r}")
+        if self.lora_rank < 1 or self.max_tokens < 1 or self.sft_epochs < 0 or self.sft_batch_size < 1:
+            raise ConfigError("tinker.lora_rank, max_tokens and sft_batch_size must be >= 1 and sft_epochs >= 0")
 
 
 @dataclass(frozen=True)

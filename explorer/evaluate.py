@@ -124,7 +124,7 @@ def flat_metrics(m: dict[str, Any], prefix: str = "eval") -> dict[str, float]:
 
 
 def run_and_record(
-    params: Params, policy: str, tasks: list[Task], tasks_label: str, out_dir: Path, seed: int, progress: bool = True
+    params: Params, policy: str, tasks: list[Task], tasks_label: str, out_dir: Path, seed: int, progress: bool = True, run_name: str | None = None
 ) -> dict[str, Any]:
     """Evaluate, write the three outputs, log one MLflow run, print the summary line."""
     from explorer.tracking import stage_run
@@ -135,7 +135,7 @@ def run_and_record(
     metrics = {"policy": policy, "tasks": tasks_label, "seed": seed, **metrics}
     write_outputs(out_dir, tasks, episodes, metrics, params.env, params.reward)
     print(summary_line(policy, tasks_label, metrics, seconds))
-    with stage_run(params.tracking, f"eval-{policy}", {"stage": "eval", "policy": policy, "tasks": tasks_label}) as run:
+    with stage_run(params.tracking, run_name or f"eval-{policy}", {"stage": "eval", "policy": policy, "tasks": tasks_label}) as run:
         run.log_params(
             {
                 "policy": policy,
@@ -181,7 +181,8 @@ def evaluate_checkpoints(params: Params) -> dict[str, Any]:
             for seed, path in by_seed.items():
                 if not path.exists():
                     raise FileNotFoundError(f"no checkpoint {path}: run the {name} stage first")
-                per_seed[seed] = run_and_record(params, str(path), tasks, label, Path(cfg.out_dir) / name / f"seed{seed}" / split, seed=0, progress=False)
+                out = Path(cfg.out_dir) / name / f"seed{seed}" / split
+                per_seed[seed] = run_and_record(params, str(path), tasks, label, out, seed=0, progress=False, run_name=f"eval-{name}-seed{seed}-{split}")
             summary.setdefault(name, {})[split] = {
                 "seeds": list(by_seed),
                 **{k: mean_std([m[k] for m in per_seed.values()]) for k in SEED_KEYS},

@@ -47,6 +47,16 @@ def make_policy(name: str, task: Task) -> Policy:
 
 @lru_cache(maxsize=8)
 def _load_checkpoint(path: str, mtime_ns: int) -> Policy:
+    import json
+
+    from explorer.policies.llm import TINKER_POINTER_FORMAT
+
+    if json.loads(Path(path).read_text()).get("format") == TINKER_POINTER_FORMAT:
+        # a Tinker pointer file (models/sft/seed0/policy.json with train.backend: tinker, ...):
+        # the LLM policy, sampling the pointer's weights through Tinker, greedy
+        from explorer.policies.llm import load_tinker_policy
+
+        return load_tinker_policy(path)
     from explorer.policies.local import load_policy
 
     return load_policy(path, greedy=True)

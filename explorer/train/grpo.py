@@ -268,6 +268,10 @@ def main(params: Params | None = None) -> int:
     from explorer.train.sft import checkpoint_path
 
     params = params or load_params()
+    if params.train.backend == "tinker":
+        from explorer.train.tinker_train import grpo_main
+
+        return grpo_main(params)
     cfg = params.grpo
     train, _ = resolve_tasks("train", params)
     val, _ = resolve_tasks("val", params)

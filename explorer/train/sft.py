@@ -82,6 +82,10 @@ def main(params: Params | None = None) -> int:
     from explorer.tracking import stage_run
 
     params = params or load_params()
+    if params.train.backend == "tinker":
+        from explorer.train.tinker_train import sft_main
+
+        return sft_main(params)
     cfg = params.sft
     demo_path = Path(params.demos.out_dir) / "episodes.jsonl"
     if not demo_path.exists():
