@@ -327,7 +327,8 @@ def run_stage_tracked(
 ) -> None:
     """One stage as a Prefect task inside its own MLflow child run. Its outcome goes into
     `summary` either way; if it fails for good, the child run ends FAILED and the error is raised."""
-    child = mlf.start(f"stage-{stage}", {"stage": stage, "forced": str(forced).lower()}, parent=parent)
+    # "pipeline.stage", not "stage": the stage's own runs carry "stage", and a filter on it should find only them
+    child = mlf.start(f"stage-{stage}", {"pipeline.stage": stage, "forced": str(forced).lower()}, parent=parent)
     n = retries if stage in RETRIED_STAGES else 0
     stage_task = run_stage.with_options(
         name=f"stage-{stage}", task_run_name=stage, retries=n, retry_delay_seconds=exponential_backoff(delay)(n)
