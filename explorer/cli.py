@@ -104,7 +104,7 @@ def cmd_episodes_show(args: argparse.Namespace, params: Params) -> int:
             if d["task_id"] == args.id or str(line_no) == args.id:
                 task = task_from_dict(d["task"], str(path), line_no)
                 print(f"episode of policy {d['policy']} on task {task.id} ({path}:{line_no})\n{BUDGET_RULES}\n")
-                replay(task, Episode.from_dict(d), EnvConfig(**d["env"]), RewardConfig(**d["reward"]))
+                replay(task, Episode.from_dict(d), EnvConfig(**d["env_config"]), RewardConfig(**d["reward_config"]))
                 _print_gold(task)
                 return 0
     raise SystemExit(f"no episode for task id (or line number) {args.id!r} in {path}")

@@ -98,7 +98,8 @@ def write_outputs(
     out_dir: Path, tasks: list[Task], episodes: list[Episode], metrics: dict[str, Any], env_cfg: EnvConfig, reward_cfg: RewardConfig
 ) -> None:
     task_by_id = {t.id: t for t in tasks}
-    configs = {"env": asdict(env_cfg), "reward": asdict(reward_cfg)}
+    # "reward" is the episode's reward value; the configs go under their own keys
+    configs = {"env_config": asdict(env_cfg), "reward_config": asdict(reward_cfg)}
     atomic_write_jsonl(
         out_dir / "episodes.jsonl",
         ({**e.to_dict(), **configs, "task": task_to_dict(task_by_id[e.task_id])} for e in episodes),

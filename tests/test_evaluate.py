@@ -81,3 +81,10 @@ def test_clear_errors_for_bad_inputs(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
     assert main(["eval", "--policy", "nope", "--tasks", str(_raw_file(tmp_path)), "--out", str(tmp_path / "o")]) == 2
     assert "unknown policy" in capsys.readouterr().err
+
+
+def test_episode_lines_keep_the_reward_value_and_the_configs_apart(tmp_path, tracking):
+    out = tmp_path / "out"
+    main(["eval", "--policy", "oracle", "--tasks", str(_raw_file(tmp_path)), "--out", str(out), "--quiet"])
+    line = json.loads((out / "episodes.jsonl").read_text().splitlines()[0])
+    assert line["reward"] == 1.0 and line["reward_config"]["variant"] == "f1" and line["env_config"]["budget"] == 2000

@@ -32,7 +32,7 @@ def examples_from_demos(lines: list[dict]) -> tuple[list[Example], int]:
     for d in lines:
         task = task_from_dict(d["task"])
         ep = Episode.from_dict(d)
-        env = ExplorerEnv(task, EnvConfig(**d["env"]))
+        env = ExplorerEnv(task, EnvConfig(**d["env_config"]))
         obs = env.initial_observation()
         for t in ep.transitions:
             aset = action_set(obs)

@@ -1,0 +1,550 @@
+"""The Tinker backend (train.backend: tinker) with the REAL tinker SDK against the stand-in
+(tests/tinker_standin): prompts as exact Qwen3 ids, token-in/token-out, loss weights, the whole
+prepare -> demos -> sft -> grpo -> evaluate pipeline, faults, a SIGKILL mid-step, bad keys, and a
+grep of every output for the key. Nothing here can reach the real service: every client gets the
+stand-in's URL, and the key is a fake one only the stand-in accepts.
+
+The stand-in's model is a bigram LM, so it learns the reply format from SFT (with
+learning_rate_scale, since rates meant for an 8B LoRA barely move it) but cannot read: rewards
+come from lucky answers, which is enough to give GRPO groups with different rewards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from conftest import tiny_records, write_jsonl
+
+tinker = pytest.importorskip("tinker")
+from tinker_standin import StandIn  # noqa: E402
+
+from explorer import tokens  # noqa: E402
+from explorer.backends.tinker import rl_datum, sft_datum  # noqa: E402
+from explorer.cli import main as cli_main  # noqa: E402
+from explorer.env import ExplorerEnv  # noqa: E402
+from explorer.evaluate import episode_rng, run_episode  # noqa: E402
+from explorer.policies.llm import (  # noqa: E402
+    SYSTEM_PROMPT,
+    Conversation,
+    LLMPolicy,
+    Sample,
+    chat_template_text,
+    initial_prompt_ids,
+    render_feedback,
+    reply_text,
+)
+from explorer.render import render_observation  # noqa: E402
+from explorer.types import Open, StopReason, Unparsable  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "tml-explorer-test-9d41c7"  # distinctive, so the grep for it cannot match anything else
+IM_START, IM_END = tokens.IM_START, tokens.IM_END
+
+
+# ----------------------------------------------------------------------------- offline: prompts
+
+
+class ScriptedSampler:
+    """A Sampler that replies with fixed id lists, recording every prompt it was sent."""
+
+    def __init__(self, replies: list[list[int]]):
+        self.replies, self.prompts = list(replies), []
+
+    def submit(self, prompt, num_samples, temperature, seed):
+        self.prompts.append(list(prompt))
+        replies = [self.replies.pop(0) for _ in range(num_samples)]
+        samples = [Sample(r, [-0.25 - 0.01 * i for i in range(len(r))]) for r in replies]
+        return type("Done", (), {"result": lambda _: samples})()
+
+
+def test_prompt_is_the_qwen3_chat_template_as_exact_ids(task):
+    obs = ExplorerEnv(task).initial_observation()
+    # The generation prompt, hand-written: <|im_start|> "assistant" "\n" <think> "\n\n" </think> "\n\n"
+    assert initial_prompt_ids(obs, thinking=False)[-7:] == [151644, 77091, 198, 151667, 271, 151668, 271]
+    assert initial_prompt_ids(obs, thinking=True)[-3:] == [151644, 77091, 198]
+    for thinking in (False, True):
+        text = chat_template_text([("system", SYSTEM_PROMPT), ("user", render_observation(obs))], thinking)
+        assert text.startswith("<|im_start|>system\nYou answer multi-hop questions")
+        assert text.endswith("<|im_start|>assistant\n" + ("<think>\n\n</think>\n\n" if not thinking else ""))
+        assert initial_prompt_ids(obs, thinking) == tokens.encode_with_specials(text)
+
+    # A whole turn: the model's canonical reply, then the feedback turn, equals the template text.
+    conv = Conversation.start(obs, thinking=False)
+    action = conv.add_reply(Sample(tokens.encode("OPEN 1") + [IM_END], [-0.1] * 4))
+    obs2 = _step(task, [action])
+    conv.add_feedback(action, obs2)
+    text = chat_template_text([("system", SYSTEM_PROMPT), ("user", render_observation(obs))], False)
+    text += (
+        "OPEN 1<|im_end|>\n"
+        + f"<|im_start|>user\n{render_feedback(action, obs2)}<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    )
+    assert conv.tokens == tokens.encode_with_specials(text)
+    # The feedback carries only what changed: the opened text and the budget, not the chunk list.
+    feedback = render_feedback(action, obs2)
+    assert task.chunks[1].text in feedback and f"Budget: {obs2.budget_left} of 2000" in feedback
+    assert task.chunks[0].preview not in feedback
+
+
+def _step(task, actions):
+    env = ExplorerEnv(task)
+    obs = env.initial_observation()
+    for a in actions:
+        obs = env.step(a).observation
+    return obs
+
+
+def test_token_in_token_out_keeps_sampled_ids_verbatim(task):
+    # "OPEN 1" spelled with ids the tokenizer would never produce: decode -> encode differs.
+    odd = tokens.encode("OP") + tokens.encode("EN") + tokens.encode(" ") + tokens.encode("1")
+    assert tokens.decode(odd) == "OPEN 1" and tokens.encode("OPEN 1") != odd
+    answer = tokens.encode("ANSWER Graz")  # no <|im_end|>: cut at max_tokens
+    sampler = ScriptedSampler([odd + [IM_END], answer])
+    policy = LLMPolicy(sampler, thinking=False)
+    ep = run_episode(task, policy, ExplorerEnv(task).cfg, ExplorerEnv(task).reward_cfg, episode_rng(0, task.id), "llm")
+
+    assert [t.action for t in ep.transitions][0] == Open(1) and ep.answer == "Graz" and ep.stop_reason == StopReason.ANSWERED
+    conv = policy.conv
+    first, second = sampler.prompts
+    assert conv.tokens[: len(first)] == first  # the second prompt extends the first, never re-rendered
+    assert second[: len(first)] == first and second[len(first) : len(first) + len(odd) + 1] == odd + [IM_END]
+    assert conv.tokens[len(second) :] == answer
+    # The training datum holds the sampled ids as they were sampled.
+    model_input, targets, weights, logprobs = conv.training_arrays()
+    assert targets[len(first) - 1 : len(first) - 1 + len(odd)] == odd
+    assert targets[-len(answer) :] == answer
+    assert logprobs[len(first) - 1] == -0.25  # the sampler's logprob of the first sampled token
+
+    # Ids the tokenizer has no text for (embedding rows past the specials) cannot crash parsing.
+    assert isinstance(Conversation(False).add_reply(Sample([151900, 151901, 30933], [-1.0] * 3)), Unparsable)
+    assert reply_text([151667, *tokens.encode("hm"), 151668, *tokens.encode("\n\nANSWER yes"), IM_END]) == "<think>hm</think>\n\nANSWER yes"
+
+
+def test_loss_weights_are_zero_on_observation_and_template_tokens(task):
+    obs = ExplorerEnv(task).initial_observation()
+    conv = Conversation.start(obs, thinking=False)
+    n_prompt = len(conv.tokens)
+    r1 = tokens.encode("OPEN 1") + [IM_END]  # closed by the model: its <|im_end|> is trained
+    conv.add_reply(Sample(r1, [-0.1] * len(r1)))
+    conv.add_feedback(Open(1), _step(task, [Open(1)]))
+    n_before_r2 = len(conv.tokens)
+    r2 = tokens.encode("OPEN 2 and more")  # cut at max_tokens: we close it, untrained
+    conv.add_reply(Sample(r2, [-0.2] * len(r2)))
+    conv.add_feedback(Open(2), _step(task, [Open(1), Open(2)]))
+    assert conv.tokens[n_before_r2 + len(r2)] == IM_END and not conv.sampled[n_before_r2 + len(r2)]
+    r3 = tokens.encode("ANSWER Graz") + [IM_END]
+    conv.add_reply(Sample(r3, [-0.3] * len(r3)))
+
+    model_input, targets, weights, logprobs = conv.training_arrays()
+    assert model_input == conv.tokens[:-1] and targets == conv.tokens[1:]
+    trained = [targets[i] for i, w in enumerate(weights) if w == 1.0]
+    assert trained == r1 + r2 + r3
+    assert set(weights) == {0.0, 1.0} and sum(weights) == len(r1 + r2 + r3)
+    assert all(w == 0.0 for w in weights[: n_prompt - 1])  # system, observation, template, think block
+    datum = rl_datum(conv, advantage=-1.5)
+    adv = datum.loss_fn_inputs["advantages"].to_numpy()
+    np.testing.assert_allclose(adv, -1.5 * np.array(weights))
+    np.testing.assert_allclose(datum.loss_fn_inputs["logprobs"].to_numpy(), logprobs, rtol=1e-6)
+    assert all(lp == 0.0 for lp, w in zip(logprobs, weights, strict=True) if w == 0.0)
+    ce = sft_datum(conv)
+    np.testing.assert_array_equal(ce.loss_fn_inputs["weights"].to_numpy(), weights)
+    assert ce.model_input.to_ints() == model_input
+
+
+def test_unparsable_replies_are_refused_steps_not_errors(task):
+    garbage = tokens.encode("I think I should look around first.")
+    cfg = ExplorerEnv(task).cfg
+    policy = LLMPolicy(ScriptedSampler([garbage] * cfg.max_steps), thinking=False)
+    ep = run_episode(task, policy, cfg, ExplorerEnv(task).reward_cfg, episode_rng(0, task.id), "llm")
+    assert ep.stop_reason == StopReason.STEP_CAP and ep.metrics["invalid"] == cfg.max_steps
+    assert all(isinstance(t.action, Unparsable) for t in ep.transitions)
+    assert "Refused: unparsable action" in tokens.decode(policy.conv.tokens)
+
+
+# ----------------------------------------------------------------------------- the stand-in project
+
+
+@pytest.fixture(autouse=True)
+def fast_sdk_retries(monkeypatch):
+    # Dropped connections have no Retry-After: the SDK waits 0.5 s * 2**n; shorten that here.
+    monkeypatch.setattr("tinker._base_client.INITIAL_RETRY_DELAY", 0.001)
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[StandIn]:
+    with StandIn(api_keys=[KEY], learning_rate_scale=1000.0) as s, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TINKER_BASE_URL", s.base_url)  # nothing in this module can reach production
+        mp.setenv("TINKER_API_KEY", KEY)
+        mp.setenv("TINKER_TELEMETRY", "0")
+        mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        for var in ("TINKER_CREDENTIAL_CMD", "MLFLOW_TRACKING_URI", "EXPLORER_PROJECT_ROOT", "EXPLORER_PARENT_RUN_ID"):
+            mp.delenv(var, raising=False)  # everything stays in the test's own folders
+        yield s
+        from explorer.policies import _load_checkpoint
+        from explorer.policies.llm import close_clients
+
+        close_clients()  # before the server stops: closing a client of a dead server retries for minutes
+        _load_checkpoint.cache_clear()
+        assert s.service.internal_errors == []
+
+
+PARAMS = {
+    "env": {"max_steps": 5},
+    "demos": {"n_demos": 6},
+    "train": {"seeds": [0], "backend": "tinker"},
+    # lr x learning_rate_scale: 1.0 for SFT, 0.1 for GRPO on the stand-in's bigram model
+    "tinker": {"sft_epochs": 4, "sft_batch_size": 3, "sft_lr": 0.001, "grpo_lr": 0.0001, "max_tokens": 8},
+    "grpo": {"steps": 4, "batch_size": 2, "group_size": 4, "eval_every": 2},
+}
+
+
+def run_stage(project: Path, *args: str) -> tuple[int, str]:
+    """One `explorer` command in-process in `project`, with its output captured."""
+    out = io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(project)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            rc = cli_main(list(args))
+    finally:
+        os.chdir(cwd)
+    return rc, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def sft_project(standin, tmp_path_factory) -> tuple[Path, str]:
+    """A tiny project after prepare -> demos -> sft on the stand-in (and the stages' output)."""
+    root = tmp_path_factory.mktemp("tinker_project")
+    src = root / "src"
+    src.mkdir()
+    write_jsonl(src / "train.jsonl", tiny_records(12, "t"))
+    write_jsonl(src / "dev.jsonl", tiny_records(4, "d"))
+    project = root / "project"
+    project.mkdir()
+    params = {"data": {"source": f"local:{src}", "val_size": 3}, "tracking": {"uri": "sqlite:///mlflow.db"}, **PARAMS}
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    logs = ""
+    for stage in (["data", "build"], ["demos"], ["sft"]):
+        rc, out = run_stage(project, *stage)
+        assert rc == 0, out
+        logs += out
+    return project, logs
+
+
+def copy_project(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def optim_ops(standin: StandIn, models: set[str]) -> list:
+    return [o for o in standin.log.ops if o.op == "optim_step" and not o.failed and o.target in models]
+
+
+def new_models(standin: StandIn, before: set[str]) -> set[str]:
+    return set(standin.models) - before
+
+
+def grep_for_key(folder: Path, *texts: str) -> list[str]:
+    hits = [str(p) for p in folder.rglob("*") if p.is_file() and KEY.encode() in p.read_bytes()]
+    return hits + [f"output #{i}" for i, t in enumerate(texts) if KEY in t]
+
+
+@pytest.fixture(scope="module")
+def reference(standin, sft_project, tmp_path_factory) -> dict:
+    """An uninterrupted, fault-free GRPO run: what the faulted and killed runs must reproduce."""
+    project = copy_project(sft_project[0], tmp_path_factory.mktemp("reference") / "p")
+    before = set(standin.models)
+    rc, out = run_stage(project, "grpo")
+    assert rc == 0, out
+    state = json.loads((project / "models/grpo/seed0/tinker_state.json").read_text())
+    history = {step: m for step, m in state["history"]}
+    optim_steps = [s for s, m in history.items() if m.get("tinker/optim_steps") == 1.0]
+    assert len(optim_steps) >= 2 and optim_steps[0] <= 2, f"the config should give GRPO updates early: {optim_steps}"
+    models = new_models(standin, before)
+    assert len(optim_ops(standin, models)) == len(optim_steps)
+    return {"project": project, "state": state, "optim_steps": optim_steps, "output": out, "models": models}
+
+
+def assert_same_final_weights(standin: StandIn, path_a: str, path_b: str) -> None:
+    a, b = standin.checkpoints[path_a], standin.checkpoints[path_b]
+    np.testing.assert_array_equal(a.params.bias, b.params.bias)
+    assert a.params.rows == b.params.rows
+    np.testing.assert_array_equal(a.params.w, b.params.w)
+    assert a.adam.step == b.adam.step  # the same number of optimizer steps in the saved lineage
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def test_pipeline_end_to_end_records_the_servers_checkpoints(standin, sft_project, reference, tmp_path):
+    project, sft_logs = sft_project
+    sft = json.loads((project / "models/sft/seed0/policy.json").read_text())
+    assert sft["format"] == "tinker-explorer/tinker-pointer/v1" and sft["base_model"] == "Qwen/Qwen3-8B"
+    # The pointer holds exactly what the service returned: the SFT run's last state and its sampler weights.
+    sft_model = sft["state_path"].split("/")[2]
+    saved = [p for p, c in standin.checkpoints.items() if c.model_id == sft_model]
+    assert sft["state_path"] == max(p for p in saved if "/weights/" in p) == f"tinker://{sft_model}/weights/sft-s0-step00008"
+    assert sft["sampler_path"] == f"tinker://{sft_model}/sampler_weights/sft-s0-final" and sft["sampler_path"] in saved
+    assert standin.checkpoints[sft["state_path"]].adam.step == sft["step"] == 8  # 4 epochs x 2 batches of 3 demos
+
+    project = copy_project(project, tmp_path / "e2e")
+    before = set(standin.models)
+    for stage in (
+        ["grpo"],
+        ["evaluate"],
+        ["eval", "--policy", "models/grpo/seed0/best.json", "--tasks", "dev", "--out", "reports/eval/cli"],
+    ):
+        rc, out = run_stage(project, *stage)
+        assert rc == 0, out
+        sft_logs += out
+    grpo_dir = project / "models/grpo/seed0"
+    state = json.loads((grpo_dir / "tinker_state.json").read_text())
+    best, last = (json.loads((grpo_dir / n).read_text()) for n in ("best.json", "last.json"))
+    grpo_model = state["state_path"].split("/")[2]  # tinker://<model id>/weights/<name>
+    assert grpo_model in new_models(standin, before)
+    # the last saved state is the one after the last optimizer step
+    assert state["state_path"] == last["state_path"] == f"tinker://{grpo_model}/weights/grpo-s0-step{reference['optim_steps'][-1]:05d}"
+    assert state["state_path"] in standin.checkpoints and state["sampler_path"] in standin.checkpoints
+    assert best["sampler_path"] in standin.checkpoints and best["state_path"] in standin.checkpoints
+    assert standin.checkpoints[state["state_path"]].kind == "training" and standin.checkpoints[best["sampler_path"]].kind == "sampler"
+    # Deterministic: the same run as the reference, on another training client.
+    assert_same_final_weights(standin, state["state_path"], reference["state"]["state_path"])
+    assert len(optim_ops(standin, new_models(standin, before))) == len(reference["optim_steps"])
+
+    # MLflow: every step once, with the token counts; the checkpoint references as tags.
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
+    exp = client.get_experiment_by_name("tinker-explorer").experiment_id
+    (grpo_run,) = client.search_runs([exp], "tags.stage = 'grpo'")
+    for key in ("reward/mean", "tinker/prompt_tokens", "tinker/sampled_tokens", "tinker/train_tokens"):
+        assert sorted(m.step for m in client.get_metric_history(grpo_run.info.run_id, key)) == [1, 2, 3, 4], key
+    assert grpo_run.data.tags["backend"] == "tinker" and grpo_run.data.tags["tinker.best_sampler_path"] == best["sampler_path"]
+    (sft_run,) = client.search_runs([exp], "tags.stage = 'sft'")
+    assert sft_run.data.tags["tinker.sampler_path"] == sft["sampler_path"]
+    assert all(KEY not in str(v) for r in (grpo_run, sft_run) for v in (*r.data.params.values(), *r.data.tags.values()))
+
+    # The evaluate stage and `explorer eval` ran the pointers through the harness.
+    summary = json.loads((project / "reports/eval/metrics.json").read_text())
+    assert set(summary) == {"sft", "grpo"} and summary["grpo"]["dev"]["per_seed"]["0"]
+    cli = json.loads((project / "reports/eval/cli/metrics.json").read_text())
+    assert cli["n"] == 4 and cli["f1"] == summary["grpo"]["dev"]["f1"]["mean"]
+    # The batched evaluation of a pointer gives the harness's episodes exactly.
+    from explorer.cli import resolve_tasks
+    from explorer.config import load_params
+    from explorer.train.tinker_train import evaluate_pointer
+
+    cwd = os.getcwd()
+    os.chdir(project)
+    try:
+        params = load_params()
+        batched, episodes = evaluate_pointer(resolve_tasks("dev", params)[0], "models/grpo/seed0/best.json", params)
+    finally:
+        os.chdir(cwd)
+    harness = [json.loads(ln) for ln in (project / "reports/eval/cli/episodes.jsonl").read_text().splitlines()]
+    for e, h in zip(episodes, harness, strict=True):
+        for k, v in e.to_dict().items():
+            if k != "reward":  # episodes.jsonl's "reward" is the reward config (write_outputs overwrites it)
+                assert v == h[k], (k, v, h[k])
+    assert {k: v for k, v in batched.items()} == {k: v for k, v in cli.items() if k in batched}
+    # The greedy val eval inside GRPO (batched) and the harness agree on the best checkpoint.
+    val = json.loads((project / "reports/eval/grpo/seed0/val/metrics.json").read_text())
+    assert val["avg_reward"] == pytest.approx(best["val/reward"]) and val["avg_tokens_read"] == pytest.approx(best["val/tokens_read"])
+
+    assert grep_for_key(project, sft_logs) == []
+
+
+# ----------------------------------------------------------------------------- faults
+
+
+def test_429_5xx_and_dropped_connections_change_nothing(standin, sft_project, reference, tmp_path):
+    project = copy_project(sft_project[0], tmp_path / "faults")
+    before = set(standin.models)
+    f = standin.faults
+    f.http_error(429, times=3, endpoint="forward_backward")  # a burst of rate limits
+    f.http_error(503, times=2, endpoint="optim_step")
+    f.http_error(500, times=1, endpoint="create_sampling_session")
+    f.drop_connection(times=2, endpoint="forward_backward")
+    f.drop_connection(times=1, endpoint="optim_step", after_processing=True)  # ran, answer lost
+    f.http_error(503, times=2, endpoint="retrieve_future", request_type="OptimStep")
+    f.http_error(502, times=1, endpoint="load_weights")
+    t0 = time.monotonic()
+    rc, out = run_stage(project, "grpo")
+    assert rc == 0, out
+    assert not f.pending, f.pending
+    state = json.loads((project / "models/grpo/seed0/tinker_state.json").read_text())
+    # The same optimizer steps as the fault-free run, each once, and the same weights.
+    assert len(optim_ops(standin, new_models(standin, before))) == len(reference["optim_steps"])
+    assert_same_final_weights(standin, state["state_path"], reference["state"]["state_path"])
+    assert time.monotonic() - t0 < 15
+
+
+def test_server_side_failure_is_a_clear_error_and_the_rerun_resumes(standin, sft_project, reference, tmp_path):
+    project = copy_project(sft_project[0], tmp_path / "failure")
+    before = set(standin.models)
+    standin.faults.fail_request("forward_backward", message="GPU fell over")
+    from explorer.backends.tinker import TinkerServiceError
+
+    with pytest.raises(TinkerServiceError, match="forward_backward failed on the server.*GPU fell over.*rerun the stage to resume"):
+        run_stage(project, "grpo")
+    state = json.loads((project / "models/grpo/seed0/tinker_state.json").read_text())
+    assert state["step"] == reference["optim_steps"][0] - 1  # stopped at the first update, nothing after it saved
+    rc, out = run_stage(project, "grpo")  # what Prefect's stage retry does
+    assert rc == 0, out
+    assert f"resuming from models/grpo/seed0/tinker_state.json at step {state['step']}" in out
+    final = json.loads((project / "models/grpo/seed0/tinker_state.json").read_text())
+    assert_same_final_weights(standin, final["state_path"], reference["state"]["state_path"])
+    assert len(optim_ops(standin, new_models(standin, before))) == len(reference["optim_steps"])  # the failed step never stepped
+
+
+def test_missing_malformed_and_rejected_keys_fail_at_once_naming_the_variable(standin, sft_project, tmp_path, monkeypatch):
+    project = copy_project(sft_project[0], tmp_path / "keys")
+    for stage in ("sft", "grpo"):
+        monkeypatch.delenv("TINKER_API_KEY")
+        rc, out = run_stage(project, stage)
+        assert rc == 2 and "TINKER_API_KEY is not set" in out, out
+        monkeypatch.setenv("TINKER_API_KEY", "sk-not-a-tinker-key")
+        rc, out = run_stage(project, stage)
+        assert rc == 2 and "TINKER_API_KEY" in out and "sk-not-a-tinker-key" not in out, out
+        monkeypatch.setenv("TINKER_API_KEY", "tml-revoked-key-0000")
+        t0 = time.monotonic()
+        rc, out = run_stage(project, stage)
+        assert rc == 2 and "rejected the API key in TINKER_API_KEY (HTTP 401)" in out, out
+        assert "tml-revoked-key-0000" not in out and time.monotonic() - t0 < 5
+        monkeypatch.setenv("TINKER_API_KEY", KEY)
+    # Eval of a pointer needs the key too.
+    monkeypatch.delenv("TINKER_API_KEY")
+    rc, out = run_stage(project, "eval", "--policy", "models/sft/seed0/policy.json", "--tasks", "dev", "--out", "reports/x")
+    assert rc == 2 and "TINKER_API_KEY is not set" in out
+
+
+def test_sft_resumes_from_its_last_saved_state_with_the_optimizer(standin, sft_project, tmp_path, monkeypatch):
+    project = copy_project(sft_project[0], tmp_path / "sft_crash")
+    shutil.rmtree(project / "models/sft")
+    from explorer.train import tinker_train
+
+    class Crash(BaseException):
+        pass
+
+    saves, real_save = [], tinker_train.RunState.save
+
+    def crashing_save(self):
+        real_save(self)
+        saves.append(self.doc["step"])
+        if self.doc["step"] == 3:
+            raise Crash  # the process dies right after step 3's state is on disk
+
+    monkeypatch.setattr(tinker_train.RunState, "save", crashing_save)
+    with pytest.raises(Crash):
+        run_stage(project, "sft")
+    monkeypatch.setattr(tinker_train.RunState, "save", real_save)
+    before = set(standin.models)
+    rc, out = run_stage(project, "sft")
+    assert rc == 0 and "resuming from models/sft/seed0/tinker_state.json at step 3/8" in out, out
+    assert [o.op for o in standin.log.ops if o.target in new_models(standin, before)].count("optim_step") == 5
+    resumed = json.loads((project / "models/sft/seed0/policy.json").read_text())
+    reference = json.loads((sft_project[0] / "models/sft/seed0/policy.json").read_text())
+    assert_same_final_weights(standin, resumed["state_path"], reference["state_path"])
+
+
+# ----------------------------------------------------------------------------- SIGKILL
+
+
+def test_sigkill_between_optim_step_and_save_then_resume(standin, sft_project, reference, tmp_path):
+    """Kill the trainer in the worst place: the service has run an optim_step whose save_state
+    has not happened. The rerun resumes from the last saved state with its optimizer; the saved
+    lineage has every step once and ends bit-identical to the uninterrupted run. The killed
+    client's unsaved step is the one extra optim_step the service executed."""
+    project = copy_project(sft_project[0], tmp_path / "killed")
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    cmd = [sys.executable, "-m", "explorer.cli", "grpo"]
+    before = set(standin.models)
+    proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline, stage, killed = time.time() + 60, "wait-first-save", False
+    while time.time() < deadline and proc.poll() is None:
+        ops = [o for o in standin.log.ops if o.target in new_models(standin, before)]
+        if stage == "wait-first-save" and any(o.op == "save_state" for o in ops):
+            # From now on the next optim_step's answer is delayed (429 -> the SDK waits 1 s): the
+            # step has run on the service, and the trainer is waiting. Kill it there.
+            standin.faults.http_error(429, times=1, endpoint="retrieve_future", request_type="OptimStep", retry_after_s=None)
+            n_optim, stage = sum(o.op == "optim_step" for o in ops), "wait-next-optim"
+        elif stage == "wait-next-optim" and sum(o.op == "optim_step" for o in ops) > n_optim:
+            os.kill(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.002)
+    first_output = proc.communicate(timeout=30)[0]
+    assert killed, f"the run ended before it could be killed:\n{first_output}"
+    standin.faults.clear()
+    killed_models = new_models(standin, before)
+    state = json.loads((project / "models/grpo/seed0/tinker_state.json").read_text())
+    saved_steps = state["step"]
+    assert 1 <= saved_steps < PARAMS["grpo"]["steps"]
+    executed = len(optim_ops(standin, killed_models))
+    saved_optim = sum(1 for s in reference["optim_steps"] if s <= saved_steps)
+    assert executed == saved_optim + 1  # one step ran on the service but was never saved
+
+    out = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"resuming from models/grpo/seed0/tinker_state.json at step {saved_steps}/4" in out.stdout
+    resumed_models = new_models(standin, before) - killed_models
+    load_ops = [o for o in standin.log.ops if o.op == "load_weights" and o.target in resumed_models]
+    assert len(load_ops) == 1  # one training client, created from the saved state (with optimizer)
+    final = json.loads((project / "models/grpo/seed0/tinker_state.json").read_text())
+    assert_same_final_weights(standin, final["state_path"], reference["state"]["state_path"])
+    assert len(optim_ops(standin, resumed_models)) == len(reference["optim_steps"]) - saved_optim
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("tinker-explorer").experiment_id], "tags.stage = 'grpo'")
+    assert len(runs) == 1  # the rerun continued the killed run
+    steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "reward/mean")]
+    assert sorted(steps) == [1, 2, 3, 4]  # every step once: none lost, none repeated
+    assert grep_for_key(project, first_output, out.stdout, out.stderr) == []
+
+
+def test_cost_estimate_counts_what_the_rollouts_send(task):
+    """`python -m explorer.train.tinker_train cost` (docs/tinker.md) must count the tokens the
+    GRPO loop really sends: replay a heuristic episode as a group of LLM episodes and compare."""
+    from dataclasses import asdict
+
+    from explorer.config import EnvConfig
+    from explorer.data import task_to_dict
+    from explorer.evaluate import evaluate
+    from explorer.render import render_action
+    from explorer.reward import RewardConfig
+    from explorer.train.tinker_train import episode_tokens, run_rollouts, step_tokens
+
+    _, (ep,) = evaluate([task], "heuristic", EnvConfig(), RewardConfig(), progress=False)
+    line = {**ep.to_dict(), "env_config": asdict(EnvConfig()), "reward_config": asdict(RewardConfig()), "task": task_to_dict(task)}
+    replies = [tokens.encode(render_action(t.action)) + [IM_END] for t in ep.transitions]
+    group = 3
+    sampler = ScriptedSampler([r for r in replies for _ in range(group)])  # turn 1: one request for the group
+    (rollouts,), counts = run_rollouts([task], group, sampler, False, 1.0, lambda: 0, EnvConfig(), RewardConfig())
+    assert [r.env.final_metrics for r in rollouts] == [ep.metrics] * group
+    expected = step_tokens([episode_tokens(line, thinking=False)], batch_size=1, group_size=group)
+    assert counts.requests == 1 + group * (len(replies) - 1)
+    assert (counts.prompt, counts.sampled) == (expected["prompt"], expected["sampled"])
+    assert sum(len(r.conv.training_arrays()[0]) for r in rollouts) == expected["train"]
+
+    # SFT with thinking on: the model must write the (empty) think block itself, so it is trained.
+    from explorer.policies.llm import END_THINK, THINK
+    from explorer.train.tinker_train import demo_conversation
+
+    conv = demo_conversation(line, thinking=True)
+    first = conv.sampled.index(True)
+    assert conv.tokens[first : first + 4] == [THINK, 271, END_THINK, 271] and conv.tokens[first - 1] == 198  # "assistant\n"
+    assert conv.n_sampled == sum(len(r) + 4 for r in replies)
