@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("report", help="the report stage: reports/results.md and PNG plots").set_defaults(func=cmd_report)
 
     e = sub.add_parser("eval", help="evaluate one policy; writes metrics.json, predictions.json, episodes.jsonl")
-    e.add_argument("--policy", required=True, help="random | heuristic | read_all | oracle | PATH to a local-policy checkpoint .json")
+    e.add_argument("--policy", required=True, help="random | heuristic | read_all | oracle | PATH to a checkpoint .json (local policy or Tinker pointer)")
     e.add_argument("--tasks", required=True, help="a split (train/val/dev) or a JSONL file: prepared tasks or raw 2Wiki in either layout")
     e.add_argument("--out", required=True, help="output folder")
     e.add_argument("--seed", type=int, default=0)

@@ -124,6 +124,13 @@ def flat_metrics(m: dict[str, Any], prefix: str = "eval") -> dict[str, float]:
     return out
 
 
+def is_tinker_pointer(policy: str) -> bool:
+    from explorer.policies.llm import TINKER_POINTER_FORMAT
+
+    path = Path(policy)
+    return path.suffix == ".json" and path.is_file() and json.loads(path.read_text()).get("format") == TINKER_POINTER_FORMAT
+
+
 def run_and_record(
     params: Params, policy: str, tasks: list[Task], tasks_label: str, out_dir: Path, seed: int, progress: bool = True, run_name: str | None = None
 ) -> dict[str, Any]:
@@ -131,7 +138,14 @@ def run_and_record(
     from explorer.tracking import stage_run
 
     t0 = time.perf_counter()
-    metrics, episodes = evaluate(tasks, policy, params.env, params.reward, seed, progress)
+    if is_tinker_pointer(policy):
+        # same greedy episodes as the harness, but every task's requests in flight together: one
+        # request at a time against the real service would take hours (tested equal).
+        from explorer.train.tinker_train import evaluate_pointer
+
+        metrics, episodes = evaluate_pointer(tasks, policy, params)
+    else:
+        metrics, episodes = evaluate(tasks, policy, params.env, params.reward, seed, progress)
     seconds = time.perf_counter() - t0
     metrics = {"policy": policy, "tasks": tasks_label, "seed": seed, **metrics}
     write_outputs(out_dir, tasks, episodes, metrics, params.env, params.reward)
