@@ -107,10 +107,19 @@ def test_resume_in_process_is_bit_identical(tmp_path, monkeypatch):
     full = GRPOTrainer(p.grpo, 0, p.env, p.reward, train, val, init, tmp_path / "full", log=lambda *_: None)
     full.run()
     assert not np.array_equal(full.w, init), "GRPO changed nothing: the test would prove nothing"
-    half = GRPOTrainer(replace(p.grpo, steps=6), 0, p.env, p.reward, train, val, init, tmp_path / "half", log=lambda *_: None)
-    half.cfg = replace(p.grpo, steps=3)  # stop early, as a crash would
-    half.fingerprint = full.fingerprint
-    half.run()
+    assert not (tmp_path / "full" / "state.json").exists()  # a finished run leaves no resume point
+    half = GRPOTrainer(p.grpo, 0, p.env, p.reward, train, val, init, tmp_path / "half", log=lambda *_: None)
+    real_step, calls = half.train_step, []
+
+    def crash_on_fourth_step():
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt("simulated crash")  # after 3 steps were checkpointed
+        return real_step()
+
+    half.train_step = crash_on_fourth_step
+    with pytest.raises(KeyboardInterrupt):
+        half.run()
     resumed = GRPOTrainer(p.grpo, 0, p.env, p.reward, train, val, init, tmp_path / "half", log=lambda *_: None)
     assert resumed.resumed_from == 3
     resumed.run()

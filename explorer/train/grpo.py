@@ -21,7 +21,7 @@ model over action features, not an LLM), the KL is exact, and the loss is averag
 
 Resume: `state.json` (weights, Adam moments, step, the numpy rng state, best score, the MLflow run
 id and the metrics of steps not yet flushed to MLflow) is written atomically every
-`checkpoint_every` steps. A run killed at any moment restarts from it and, with the same seed,
+`checkpoint_every` steps, and removed when the run finishes. A run killed at any moment restarts from it and, with the same seed,
 ends with bit-identical weights to an uninterrupted run. A state written under different params
 is not resumed (the stage says so and starts fresh).
 """
@@ -254,6 +254,9 @@ class GRPOTrainer:
                 self.save_state()
                 self.flush_metrics()
         save_policy(self.out_dir / "last.json", self.w, {"stage": "grpo", "seed": self.seed, "step": self.step})
+        # A finished run leaves no resume point: a rerun (new code, same params) trains afresh
+        # instead of "resuming" a completed state. Only a killed run leaves state.json behind.
+        self.state_path.unlink(missing_ok=True)
         return {"best": self.best, "steps": self.step, "resumed_from": self.resumed_from}
 
 
