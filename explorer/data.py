@@ -44,6 +44,10 @@ class DataError(ValueError):
         super().__init__(f"{file}:{line}: field '{field}': {message}")
 
 
+class DataSourceError(ValueError):
+    """The configured source cannot be read at all (as opposed to a bad record in it)."""
+
+
 @dataclass(frozen=True)
 class RawRecord:
     id: str
@@ -207,7 +211,13 @@ def load_hub_records(hub_id: str, split: str, on_error: str = "stop", **load_kwa
     through (the tests use `data_files=` to run this same path on a local file)."""
     import datasets  # slow import, only needed here
 
-    ds = datasets.load_dataset(hub_id, split=split, **load_kwargs)
+    try:
+        ds = datasets.load_dataset(hub_id, split=split, **load_kwargs)
+    except Exception as e:  # network, unknown id or split: say what was tried and what to do instead
+        raise DataSourceError(
+            f"could not load 2Wiki records from the dataset hub ({hub_id!r}, split {split!r}): {type(e).__name__}: {e}. "
+            "Offline? Point data.source at local files (local:PATH) or set $EXPLORER_2WIKI_DIR."
+        ) from e
     report = LoadReport(source=f"hub:{hub_id}[{split}]")
     h = hashlib.sha256()
     rows = []

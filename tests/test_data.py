@@ -195,3 +195,10 @@ def test_real_files_load_in_both_layouts(shared_2wiki):
     assert "dev.jsonl:120: field 'supporting_facts[0]'" in warnings[0]
     ftasks, _ = make_tasks(flash, DataConfig())
     assert {t.type for t in ftasks} <= {"compositional", "comparison", "inference", "bridge_comparison"}
+
+
+def test_an_unreachable_hub_source_is_a_clear_error(tmp_path):
+    from explorer.data import DataSourceError, load_hub_records
+
+    with pytest.raises(DataSourceError, match=r"could not load 2Wiki records from the dataset hub \('json', split 'train'\).*local:PATH"):
+        load_hub_records("json", "train", data_files=str(tmp_path / "missing.jsonl"), cache_dir=str(tmp_path / "c"))
