@@ -101,13 +101,14 @@ def cmd_episodes_show(args: argparse.Namespace, params: Params) -> int:
     with path.open(encoding="utf-8") as f:
         for line_no, line in enumerate(f, start=1):
             d = json.loads(line)
-            if d["task_id"] == args.id or str(line_no) == args.id:
+            # --id is a task id or a 0-based index, as in `explorer inspect --id`.
+            if d["task_id"] == args.id or str(line_no - 1) == args.id:
                 task = task_from_dict(d["task"], str(path), line_no)
                 print(f"episode of policy {d['policy']} on task {task.id} ({path}:{line_no})\n{BUDGET_RULES}\n")
                 replay(task, Episode.from_dict(d), EnvConfig(**d["env_config"]), RewardConfig(**d["reward_config"]))
                 _print_gold(task)
                 return 0
-    raise SystemExit(f"no episode for task id (or line number) {args.id!r} in {path}")
+    raise SystemExit(f"no episode for task id (or 0-based index) {args.id!r} in {path}")
 
 
 def cmd_eval(args: argparse.Namespace, params: Params) -> int:
@@ -234,13 +235,25 @@ def build_parser() -> argparse.ArgumentParser:
     esub = ep.add_subparsers(dest="episodes_command", required=True)
     show = esub.add_parser("show", help="replay one trajectory step by step")
     show.add_argument("file", help="an episodes.jsonl written by `explorer eval`")
-    show.add_argument("--id", required=True, help="task id (or line number)")
+    show.add_argument("--id", required=True, help="task id, or 0-based index of the episode in the file")
     show.set_defaults(func=cmd_episodes_show)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    i = 0  # skip the global options to find the command
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 2 if argv[i] == "--params" else 1
+    command = argv[i] if i < len(argv) else None
+    if command in ("pipeline", "serve") and i > 0:
+        # The flow drives `dvc repro`, and DVC stages read params.yaml in the project root only.
+        print(
+            f"error: `explorer {command}` takes no global options ({' '.join(argv[:i])}); it always uses "
+            "params.yaml in the project root. Override keys with `explorer pipeline -S KEY=VALUE`.",
+            file=sys.stderr,
+        )
+        return 2
     if argv[:1] in (["pipeline"], ["serve"]):
         # The Prefect flow (flows/pipeline.py) has its own options; hand them over untouched.
         from flows.pipeline import main as flow_main

@@ -4,6 +4,7 @@ unknown keys, so a typo like `grpo.lr_rate` is an error, not a silently ignored 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 import typing
 from dataclasses import dataclass, field
@@ -56,6 +57,10 @@ class EnvConfig:
     max_steps: int = 32  # enough for read-all on the largest pool here (29 chunks) + answer
     max_note_tokens: int = 64
 
+    def __post_init__(self) -> None:
+        if self.budget < 1 or self.max_steps < 1 or self.max_note_tokens < 1:
+            raise ConfigError("env.budget, env.max_steps and env.max_note_tokens must be >= 1")
+
 
 @dataclass(frozen=True)
 class BaselineConfig:
@@ -85,6 +90,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.backend not in ("local", "tinker"):
             raise ConfigError(f"train.backend must be local or tinker, got {self.backend!r}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"train.seeds must be a non-empty list of distinct ints, got {list(self.seeds)}")
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,10 @@ class SFTConfig:
     weight_decay: float = 0.01  # keeps the cloned policy soft enough for GRPO to explore
     out_dir: str = "models/sft"
 
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ConfigError("sft.epochs and sft.batch_size must be >= 1 and sft.lr > 0")
+
 
 @dataclass(frozen=True)
 class GRPOConfig:
@@ -137,6 +148,12 @@ class GRPOConfig:
     eval_every: int = 10  # greedy eval on val; the checkpoint with the best val reward is kept
     checkpoint_every: int = 1
     out_dir: str = "models/grpo"
+
+    def __post_init__(self) -> None:
+        if min(self.steps, self.batch_size, self.group_size, self.epochs_per_step, self.eval_every, self.checkpoint_every) < 1:
+            raise ConfigError("grpo.steps, batch_size, group_size, epochs_per_step, eval_every and checkpoint_every must be >= 1")
+        if self.lr <= 0 or self.clip_eps <= 0 or self.temperature <= 0 or self.kl_coef < 0:
+            raise ConfigError("grpo.lr, clip_eps and temperature must be > 0 and grpo.kl_coef >= 0")
 
 
 @dataclass(frozen=True)
@@ -222,6 +239,10 @@ def from_dict(cls: type[T], d: Any, where: str) -> T:
 def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     path = Path(path)
     if not path.exists():
+        if path != DEFAULT_PARAMS:
+            # A mistyped --params must not silently run on defaults.
+            raise ConfigError(f"{path}: params file not found")
+        print(f"note: no {path} in {Path.cwd()}; using the built-in defaults", file=sys.stderr)
         return Params()
     with path.open() as f:
         raw = yaml.safe_load(f) or {}

@@ -370,17 +370,26 @@ class ResolvedSource:
     why: str
 
 
+def _local_folder(path: str) -> str:
+    """A relative folder resolves against the project root, not the current folder, so a
+    `dvc exp run --temp` copy reads the same files as the workspace."""
+    p = Path(path).expanduser()
+    if p.is_absolute() or project_root().resolve() == Path.cwd().resolve():
+        return str(p)  # as given, so the manifest shows the setting the user wrote
+    return str((project_root() / p).resolve())
+
+
 def resolve_source(cfg: DataConfig, environ: dict[str, str] | None = None) -> ResolvedSource:
     env = os.environ if environ is None else environ
     spec = cfg.source
     if spec.startswith("local:"):
-        return ResolvedSource("local", spec.removeprefix("local:"), "data.source names a local folder")
+        return ResolvedSource("local", _local_folder(spec.removeprefix("local:")), "data.source names a local folder")
     if spec.startswith("hub:"):
         return ResolvedSource("hub", spec.removeprefix("hub:"), "data.source names a hub id")
     if spec != "auto":
         raise ValueError(f"data.source must be auto, local:PATH or hub:ID, got {spec!r}")
     if env.get("EXPLORER_2WIKI_DIR"):
-        return ResolvedSource("local", env["EXPLORER_2WIKI_DIR"], "data.source=auto and $EXPLORER_2WIKI_DIR is set")
+        return ResolvedSource("local", _local_folder(env["EXPLORER_2WIKI_DIR"]), "data.source=auto and $EXPLORER_2WIKI_DIR is set")
     shared = project_root() / SHARED_2WIKI_DIR
     if (shared / cfg.train_file).exists():
         shown = SHARED_2WIKI_DIR if shared.resolve() == (Path.cwd() / SHARED_2WIKI_DIR).resolve() else shared.resolve()

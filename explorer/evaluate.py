@@ -118,7 +118,7 @@ def summary_line(policy: str, tasks_label: str, m: dict[str, Any], seconds: floa
 
 def flat_metrics(m: dict[str, Any], prefix: str = "eval") -> dict[str, float]:
     """Namespaced numbers for MLflow: eval/f1, eval/compositional/f1, ..."""
-    out = {f"{prefix}/{k}": float(v) for k, v in m.items() if isinstance(v, int | float)}
+    out = {f"{prefix}/{k}": float(v) for k, v in m.items() if isinstance(v, int | float) and k not in ("eval_seed", "train_seed")}
     for qtype, sub in m.get("by_type", {}).items():
         out.update({f"{prefix}/{qtype}/{k}": float(v) for k, v in sub.items() if isinstance(v, int | float)})
     return out
@@ -132,9 +132,13 @@ def is_tinker_pointer(policy: str) -> bool:
 
 
 def run_and_record(
-    params: Params, policy: str, tasks: list[Task], tasks_label: str, out_dir: Path, seed: int, progress: bool = True, run_name: str | None = None
+    params: Params, policy: str, tasks: list[Task], tasks_label: str, out_dir: Path, seed: int, progress: bool = True, run_name: str | None = None,
+    train_seed: int | None = None,
 ) -> dict[str, Any]:
-    """Evaluate, write the three outputs, log one MLflow run, print the summary line."""
+    """Evaluate, write the three outputs, log one MLflow run, print the summary line.
+
+    `seed` drives the policy's own randomness (the random baseline; greedy checkpoints ignore it);
+    `train_seed` is the training seed of a checkpoint (None for the rule baselines)."""
     from explorer.tracking import stage_run
 
     t0 = time.perf_counter()
@@ -147,7 +151,7 @@ def run_and_record(
     else:
         metrics, episodes = evaluate(tasks, policy, params.env, params.reward, seed, progress)
     seconds = time.perf_counter() - t0
-    metrics = {"policy": policy, "tasks": tasks_label, "seed": seed, **metrics}
+    metrics = {"policy": policy, "tasks": tasks_label, "eval_seed": seed, "train_seed": train_seed, **metrics}
     write_outputs(out_dir, tasks, episodes, metrics, params.env, params.reward)
     print(summary_line(policy, tasks_label, metrics, seconds))
     with stage_run(params.tracking, run_name or f"eval-{policy}", {"stage": "eval", "policy": policy, "tasks": tasks_label}) as run:
@@ -155,7 +159,8 @@ def run_and_record(
             {
                 "policy": policy,
                 "tasks": tasks_label,
-                "seed": seed,
+                "eval_seed": seed,
+                "train_seed": train_seed,
                 **{f"env.{k}": v for k, v in asdict(params.env).items()},
                 **{f"reward.{k}": v for k, v in asdict(params.reward).items()},
             }
@@ -197,7 +202,9 @@ def evaluate_checkpoints(params: Params) -> dict[str, Any]:
                 if not path.exists():
                     raise FileNotFoundError(f"no checkpoint {path}: run the {name} stage first")
                 out = Path(cfg.out_dir) / name / f"seed{seed}" / split
-                per_seed[seed] = run_and_record(params, str(path), tasks, label, out, seed=0, progress=False, run_name=f"eval-{name}-seed{seed}-{split}")
+                per_seed[seed] = run_and_record(
+                    params, str(path), tasks, label, out, seed=0, progress=False, run_name=f"eval-{name}-seed{seed}-{split}", train_seed=seed
+                )
             summary.setdefault(name, {})[split] = {
                 "seeds": list(by_seed),
                 **{k: mean_std([m[k] for m in per_seed.values()]) for k in SEED_KEYS},

@@ -10,6 +10,7 @@ $MLFLOW_TRACKING_URI, when set, wins over params.yaml.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -92,6 +93,21 @@ class Run(NullRun):
         self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
 
+def _reopen(client: Any, run_id: str, exp_id: str) -> Any:
+    """The run a killed stage was logging into, marked RUNNING again; None if it was deleted or
+    lives in another store/experiment (e.g. the tracking URI changed between the two processes)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        return None
+    if run.info.lifecycle_stage != "active" or run.info.experiment_id != exp_id:
+        return None
+    client.update_run(run_id, status="RUNNING")
+    return run
+
+
 @contextmanager
 def stage_run(cfg: TrackingConfig, run_name: str, tags: Mapping[str, str] | None = None, run_id: str | None = None) -> Iterator[NullRun]:
     """An MLflow run for one stage; ends FAILED if the body raises. With `run_id` (a resumed
@@ -107,10 +123,10 @@ def stage_run(cfg: TrackingConfig, run_name: str, tags: Mapping[str, str] | None
     parent = os.environ.get("EXPLORER_PARENT_RUN_ID")
     if parent:
         all_tags["mlflow.parentRunId"] = parent
-    if run_id is not None:
-        client.update_run(run_id, status="RUNNING")
-        run = client.get_run(run_id)
-    else:
+    run = _reopen(client, run_id, exp_id) if run_id is not None else None
+    if run is None:
+        if run_id is not None:
+            print(f"note: MLflow run {run_id} of the interrupted stage is gone from {resolve_uri(cfg)}; logging into a new run", file=sys.stderr)
         run = client.create_run(exp_id, run_name=run_name, tags=all_tags)
     try:
         yield Run(client, run.info.run_id)

@@ -36,3 +36,31 @@ def test_project_root_sees_through_dvc_temp_experiments(tmp_path, monkeypatch):
     assert project_root() == tmp_path.resolve()
     monkeypatch.setenv("EXPLORER_PROJECT_ROOT", str(copy))
     assert project_root() == copy.resolve()
+
+
+def test_a_mistyped_params_path_is_an_error_not_the_defaults(tmp_path):
+    with pytest.raises(ConfigError, match="params-typo.yaml: params file not found"):
+        load_params(tmp_path / "params-typo.yaml")
+
+
+@pytest.mark.parametrize(
+    "section, values, match",
+    [
+        ("train", {"seeds": []}, "train.seeds"),
+        ("train", {"seeds": [1, 1]}, "train.seeds"),
+        ("sft", {"epochs": 0}, "sft.epochs"),
+        ("grpo", {"group_size": 0}, "grpo.steps"),
+        ("grpo", {"temperature": 0}, "temperature"),
+        ("env", {"budget": 0}, "env.budget"),
+    ],
+)
+def test_values_that_cannot_run_are_rejected_at_load(section, values, match):
+    with pytest.raises(ConfigError, match=match):
+        from_dict(Params, {section: values}, "params.yaml")
+
+
+def test_pipeline_rejects_global_options_it_would_ignore(capsys):
+    from explorer.cli import main
+
+    assert main(["--params", "other.yaml", "pipeline"]) == 2
+    assert "always uses params.yaml in the project root" in capsys.readouterr().err

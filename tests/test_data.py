@@ -138,6 +138,21 @@ def test_resolve_source_order(tmp_path, monkeypatch):
         resolve_source(DataConfig(source="s3://x"), {})
 
 
+def test_relative_local_source_resolves_against_project_root(tmp_path, monkeypatch):
+    # `dvc exp run --temp` runs in <repo>/.dvc/tmp/exps/<tmp>; a relative data folder must still
+    # mean the one beside the real repo, not a missing one inside the throwaway copy.
+    repo = tmp_path / "repo"
+    exp_copy = repo / ".dvc" / "tmp" / "exps" / "tmpabc"
+    exp_copy.mkdir(parents=True)
+    monkeypatch.delenv("EXPLORER_PROJECT_ROOT", raising=False)
+    monkeypatch.chdir(exp_copy)
+    want = str((repo / "../shared/data/2wiki").resolve())
+    assert resolve_source(DataConfig(source="local:../shared/data/2wiki"), {}).location == want
+    assert resolve_source(DataConfig(), {"EXPLORER_2WIKI_DIR": "../shared/data/2wiki"}).location == want
+    monkeypatch.chdir(repo)  # in the workspace itself the setting is shown as written
+    assert resolve_source(DataConfig(source="local:../shared/data/2wiki"), {}).location == "../shared/data/2wiki"
+
+
 def test_prepare_writes_splits_and_manifest(tmp_path, monkeypatch):
     src = _write_source(tmp_path / "src", 12, 5)
     out = tmp_path / "out"

@@ -60,6 +60,9 @@ def test_episode_viewer_replays_a_trajectory(tmp_path, tracking, capsys):
     text = capsys.readouterr().out
     assert "step 1" in text and "Question: Where was the director of film Blue Lake born?" in text
     assert ">>> OPEN 1" in text and ">>> ANSWER Graz" in text
+    # --id also takes the 0-based index of the episode in the file, as `explorer inspect --id` does
+    assert main(["episodes", "show", str(out / "episodes.jsonl"), "--id", "1"]) == 0
+    assert "on task b " in capsys.readouterr().out
     assert "end: answered" in text and "f1=1" in text and "gold chunks: [1, 2]" in text
     assert "replay metrics differ" not in text
 

@@ -107,7 +107,8 @@ def test_resume_in_process_is_bit_identical(tmp_path, monkeypatch):
     full = GRPOTrainer(p.grpo, 0, p.env, p.reward, train, val, init, tmp_path / "full", log=lambda *_: None)
     full.run()
     assert not np.array_equal(full.w, init), "GRPO changed nothing: the test would prove nothing"
-    assert not (tmp_path / "full" / "state.json").exists()  # a finished run leaves no resume point
+    assert not (tmp_path / "full" / "state.json").exists()  # a finished run leaves no resume point...
+    assert full.finished_before() is not None  # ...but a done marker with its fingerprint
     half = GRPOTrainer(p.grpo, 0, p.env, p.reward, train, val, init, tmp_path / "half", log=lambda *_: None)
     real_step, calls = half.train_step, []
 
@@ -168,3 +169,36 @@ def test_sigkill_and_restart_ends_identical_to_uninterrupted(tmp_path, monkeypat
     assert len(runs) == 1  # the restart continued the killed run
     steps = [m.step for m in client.get_metric_history(runs[0].info.run_id, "reward/mean")]
     assert sorted(steps) == list(range(1, 9))  # every step once: none lost, none repeated
+
+
+def test_a_rerun_keeps_finished_seeds_and_retrains_only_the_unfinished(tmp_path, monkeypatch, capsys):
+    # `dvc repro` killed during seed 1: seed 0 is done and must not be trained again.
+    project = _tiny_project(tmp_path, {"steps": 2, "group_size": 8})
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["train"]["seeds"] = [0, 1]
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    _run_stages(project, monkeypatch, "prepare", "demos", "sft", "grpo")
+    def last(seed):
+        return load_policy(project / f"models/grpo/seed{seed}/last.json").weights
+
+    first = {s: last(s) for s in (0, 1)}
+    (project / "models/grpo/seed1/done.json").unlink()  # seed 1 "was killed"
+    capsys.readouterr()
+    _run_stages(project, monkeypatch, "grpo")
+    out = capsys.readouterr().out
+    assert "grpo seed 0: models/grpo/seed0 already holds a finished run" in out
+    assert "grpo seed 1: best val/reward" in out  # trained again
+    assert np.array_equal(first[0], last(0)) and np.array_equal(first[1], last(1))  # seeded: retraining is identical
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("tinker-explorer").experiment_id], "tags.stage = 'grpo'")
+    assert sorted(r.data.tags["seed"] for r in runs) == ["0", "1", "1"]  # no new run for the kept seed
+
+    # Another learning rate is another run: nothing is kept.
+    params["grpo"]["lr"] = 0.5
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    capsys.readouterr()
+    _run_stages(project, monkeypatch, "grpo")
+    assert "already holds" not in capsys.readouterr().out

@@ -21,9 +21,11 @@ model over action features, not an LLM), the KL is exact, and the loss is averag
 
 Resume: `state.json` (weights, Adam moments, step, the numpy rng state, best score, the MLflow run
 id and the metrics of steps not yet flushed to MLflow) is written atomically every
-`checkpoint_every` steps, and removed when the run finishes. A run killed at any moment restarts from it and, with the same seed,
-ends with bit-identical weights to an uninterrupted run. A state written under different params
-is not resumed (the stage says so and starts fresh).
+`checkpoint_every` steps. A run killed at any moment restarts from it and, with the same seed,
+ends with bit-identical weights to an uninterrupted run. A finished run replaces it with
+`done.json`, so a `dvc repro` killed during a later seed keeps the seeds already done. Both carry
+a fingerprint of the params, the SFT weights, the train/val tasks and the training code; a state or
+done marker with another fingerprint is ignored (the stage says so and trains afresh).
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ def sample_episode(task: Task, w: np.ndarray, w_sft: np.ndarray, env_cfg: EnvCon
         aset: ActionSet = action_set(obs)
         lp = log_softmax(aset.features @ w / temperature)
         a = sample_index(lp, rng)
-        steps.append(StepRecord(aset.features, a, float(lp[a]), log_softmax(aset.features @ w_sft)))
+        # The KL reference at the same temperature as the policy, so a temperature alone adds no KL.
+        steps.append(StepRecord(aset.features, a, float(lp[a]), log_softmax(aset.features @ w_sft / temperature)))
         obs = env.step(aset.actions[a]).observation
     return Rollout(steps, env.final_metrics["reward"], dict(env.final_metrics))
 
@@ -113,9 +116,26 @@ def loss_and_grad(w: np.ndarray, batch: list[tuple[StepRecord, float]], cfg: GRP
     return total / n, grad / n, {"kl": kl_sum / n, "entropy": ent_sum / n, "clip_frac": clipped / n}
 
 
-def params_fingerprint(cfg: GRPOConfig, seed: int, env_cfg: EnvConfig, reward_cfg: RewardConfig, init_weights: np.ndarray, task_ids: list[str]) -> str:
-    """What a saved state must match to be resumed: everything that shapes the run."""
-    blob = json.dumps([asdict(cfg), seed, asdict(env_cfg), asdict(reward_cfg), init_weights.tolist(), task_ids], sort_keys=True)
+# The modules whose code shapes a GRPO run (the grpo stage's code deps in dvc.yaml, less plots).
+TRAINING_CODE = ("answerer.py", "env.py", "evaluate.py", "reward.py", "types.py", "policies/baselines.py", "policies/local.py",
+                 "train/adam.py", "train/grpo.py")  # fmt: skip
+
+
+def code_fingerprint() -> str:
+    package = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for name in TRAINING_CODE:
+        h.update(name.encode() + b"\0" + (package / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def params_fingerprint(cfg: GRPOConfig, seed: int, env_cfg: EnvConfig, reward_cfg: RewardConfig, init_weights: np.ndarray,
+                       train: list[Task], val: list[Task]) -> str:  # fmt: skip
+    """What a saved state (or a finished run's done.json) must match to be reused: everything that
+    shapes the run — params, seed, SFT weights, the train and val tasks' full content, the code."""
+    tasks_hash = hashlib.sha256(repr((train, val)).encode()).hexdigest()
+    run_cfg = {k: v for k, v in asdict(cfg).items() if k not in ("out_dir", "checkpoint_every")}  # change no result
+    blob = json.dumps([run_cfg, seed, asdict(env_cfg), asdict(reward_cfg), init_weights.tolist(), tasks_hash, code_fingerprint()], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -137,7 +157,7 @@ class GRPOTrainer:
         self.tracker = tracker
         self.log = log
         self.seed = seed
-        self.fingerprint = params_fingerprint(cfg, seed, env_cfg, reward_cfg, init_weights, [t.id for t in train])
+        self.fingerprint = params_fingerprint(cfg, seed, env_cfg, reward_cfg, init_weights, train, val)
         self.w = init_weights.copy()
         self.opt = Adam(cfg.lr)
         self.rng = np.random.default_rng(seed)
@@ -154,6 +174,18 @@ class GRPOTrainer:
     def state_path(self) -> Path:
         return self.out_dir / "state.json"
 
+    @property
+    def done_path(self) -> Path:
+        return self.out_dir / "done.json"
+
+    def finished_before(self) -> dict[str, Any] | None:
+        """The result of an identical run (same fingerprint) that already finished here, if its
+        outputs are all present: a `dvc repro` killed during a later seed does not retrain it."""
+        if not self.done_path.exists() or not all((self.out_dir / f).exists() for f in ("best.json", "last.json", "history.json")):
+            return None
+        done = json.loads(self.done_path.read_text())
+        return done["result"] if done.get("fingerprint") == self.fingerprint else None
+
     def save_state(self) -> None:
         atomic_write_json(self.state_path, {
             "fingerprint": self.fingerprint, "step": self.step, "weights": self.w.tolist(), "adam": self.opt.state(),
@@ -166,7 +198,7 @@ class GRPOTrainer:
             return False
         s = json.loads(self.state_path.read_text())
         if s["fingerprint"] != self.fingerprint:
-            self.log(f"grpo: {self.state_path} was written with other params or data; starting fresh")
+            self.log(f"grpo: {self.state_path} was written with other params, data or code; starting fresh")
             return False
         self.step, self.w = s["step"], np.array(s["weights"])
         self.opt.load_state(s["adam"])
@@ -204,11 +236,12 @@ class GRPOTrainer:
                 continue
             kept += 1
             batch.extend((rec, float(adv)) for r, adv in zip(group, adv_G, strict=True) for rec in r.steps)
-        loss, stats = 0.0, {"kl": 0.0, "entropy": 0.0, "clip_frac": 0.0}
+        update: dict[str, float] = {}  # no kept group, no update: log no loss/KL rather than zeros
         if batch:
             for _ in range(cfg.epochs_per_step):
                 loss, grad, stats = loss_and_grad(self.w, batch, cfg)
                 self.w = self.opt.step(self.w, grad)
+            update = {"policy/entropy": stats["entropy"], "policy/kl_to_sft": stats["kl"], "policy/clip_frac": stats["clip_frac"], "loss": loss}
 
         def mean(key: str) -> float:
             return float(np.mean([m[key] for m in metrics_all]))
@@ -216,9 +249,8 @@ class GRPOTrainer:
         return {
             "reward/mean": float(np.mean(rewards_all)), "reward/std": float(np.std(rewards_all)),
             "train/f1": mean("f1"), "train/em": mean("em"), "budget/tokens_read": mean("tokens_read"),
-            "train/opens": mean("opens"), "train/answer_rate": mean("answered"),
-            "policy/entropy": stats["entropy"], "policy/kl_to_sft": stats["kl"], "policy/clip_frac": stats["clip_frac"],
-            "loss": loss, "groups/kept": float(kept), "groups/total": float(len(idx)), "time/step_seconds": time.perf_counter() - t0,
+            "train/opens": mean("opens"), "train/answer_rate": mean("answered"), **update,
+            "groups/kept": float(kept), "groups/total": float(len(idx)), "time/step_seconds": time.perf_counter() - t0,
         }  # fmt: skip
 
     def eval_val(self) -> dict[str, float]:
@@ -247,17 +279,20 @@ class GRPOTrainer:
             self.history.append((self.step, m))
             self.pending.append((self.step, {**m, "timestamp": float(int(time.time() * 1000))}))
             val = f" val/f1 {m['val/f1']:.3f}" if "val/f1" in m else ""
+            upd = f"kl {m['policy/kl_to_sft']:.4f} ent {m['policy/entropy']:.3f}" if "loss" in m else "no update (all groups dropped)"
             self.log(f"grpo step {self.step}/{cfg.steps}: reward {m['reward/mean']:.3f} f1 {m['train/f1']:.3f} "
                      f"tokens {m['budget/tokens_read']:.0f} kept {m['groups/kept']:.0f}/{m['groups/total']:.0f} "
-                     f"kl {m['policy/kl_to_sft']:.4f} ent {m['policy/entropy']:.3f}{val} [{m['time/step_seconds']:.2f}s]")  # fmt: skip
+                     f"{upd}{val} [{m['time/step_seconds']:.2f}s]")  # fmt: skip
             if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                 self.save_state()
                 self.flush_metrics()
         save_policy(self.out_dir / "last.json", self.w, {"stage": "grpo", "seed": self.seed, "step": self.step})
-        # A finished run leaves no resume point: a rerun (new code, same params) trains afresh
-        # instead of "resuming" a completed state. Only a killed run leaves state.json behind.
+        atomic_write_json(self.out_dir / "history.json", [{"step": k, **m} for k, m in self.history])
+        result = {"best": self.best, "steps": self.step, "resumed_from": self.resumed_from}
+        # done.json before state.json goes: a kill in between leaves one of the two, never neither.
+        atomic_write_json(self.done_path, {"fingerprint": self.fingerprint, "run_id": self.run_id, "result": result})
         self.state_path.unlink(missing_ok=True)
-        return {"best": self.best, "steps": self.step, "resumed_from": self.resumed_from}
+        return result
 
 
 def run_dir(cfg: GRPOConfig, seed: int) -> Path:
@@ -285,6 +320,11 @@ def main(params: Params | None = None) -> int:
             raise FileNotFoundError(f"no SFT checkpoint at {init_path}: run `dvc repro sft` first")
         out = run_dir(cfg, seed)
         trainer = GRPOTrainer(cfg, seed, params.env, params.reward, train, val, load_policy(init_path).weights, out)
+        if (done := trainer.finished_before()) is not None:
+            print(f"grpo seed {seed}: {out} already holds a finished run with these params, data and code (best val/f1 "
+                  f"{done['best']['val/f1']:.3f} at step {done['best']['step']}); kept. Delete {trainer.done_path} to retrain.")
+            histories[f"seed {seed}"] = [(h.pop("step"), h) for h in json.loads((out / "history.json").read_text())]
+            continue
         # a resumed trainer knows the MLflow run of the killed process, which then continues
         with stage_run(params.tracking, f"grpo-seed{seed}", {"stage": "grpo", "seed": str(seed)}, run_id=trainer.run_id) as run:
             trainer.run_id, trainer.tracker = run.run_id, run
@@ -294,7 +334,6 @@ def main(params: Params | None = None) -> int:
             plot = plot_grpo_curves({f"seed {seed}": trainer.history}, out / "curves.png")
             run.log_artifact(plot)
             run.set_tags({"checkpoint.best": str((out / "best.json").resolve()), "checkpoint.last": str((out / "last.json").resolve()), "best_step": str(result["best"]["step"])})
-        atomic_write_json(out / "history.json", [{"step": k, **m} for k, m in trainer.history])
         histories[f"seed {seed}"] = trainer.history
         print(f"grpo seed {seed}: best val/reward {result['best']['val/reward']:.3f} (val/f1 {result['best']['val/f1']:.3f}) at step {result['best']['step']} -> {out}/best.json")
     plot_grpo_curves(histories, Path("reports/plots/grpo_curves.png"))
