@@ -42,3 +42,13 @@ def sha256_file(path: Path | str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def source_hash(*modules: str) -> str:
+    """A hash of the named source files of the `explorer` package (paths relative to it): part
+    of a run's fingerprint, so a resume point or finished run is not reused under other code."""
+    package = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for name in modules:
+        h.update(name.encode() + b"\0" + (package / name).read_bytes())
+    return h.hexdigest()[:16]

@@ -43,7 +43,7 @@ import numpy as np
 from explorer.config import EnvConfig, GRPOConfig, Params, load_params
 from explorer.env import ExplorerEnv
 from explorer.evaluate import evaluate
-from explorer.io import atomic_write_json
+from explorer.io import atomic_write_json, source_hash
 from explorer.policies.local import ActionSet, LocalPolicy, action_set, load_policy, log_softmax, sample_index, save_policy
 from explorer.reward import RewardConfig
 from explorer.train.adam import Adam
@@ -121,21 +121,13 @@ TRAINING_CODE = ("answerer.py", "env.py", "evaluate.py", "reward.py", "types.py"
                  "train/adam.py", "train/grpo.py")  # fmt: skip
 
 
-def code_fingerprint() -> str:
-    package = Path(__file__).resolve().parents[1]
-    h = hashlib.sha256()
-    for name in TRAINING_CODE:
-        h.update(name.encode() + b"\0" + (package / name).read_bytes())
-    return h.hexdigest()[:16]
-
-
 def params_fingerprint(cfg: GRPOConfig, seed: int, env_cfg: EnvConfig, reward_cfg: RewardConfig, init_weights: np.ndarray,
                        train: list[Task], val: list[Task]) -> str:  # fmt: skip
     """What a saved state (or a finished run's done.json) must match to be reused: everything that
     shapes the run — params, seed, SFT weights, the train and val tasks' full content, the code."""
     tasks_hash = hashlib.sha256(repr((train, val)).encode()).hexdigest()
     run_cfg = {k: v for k, v in asdict(cfg).items() if k not in ("out_dir", "checkpoint_every")}  # change no result
-    blob = json.dumps([run_cfg, seed, asdict(env_cfg), asdict(reward_cfg), init_weights.tolist(), tasks_hash, code_fingerprint()], sort_keys=True)
+    blob = json.dumps([run_cfg, seed, asdict(env_cfg), asdict(reward_cfg), init_weights.tolist(), tasks_hash, source_hash(*TRAINING_CODE)], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -81,7 +81,7 @@ from explorer.backends.tinker import (
 from explorer.config import EnvConfig, Params
 from explorer.data import task_from_dict
 from explorer.env import ExplorerEnv
-from explorer.io import atomic_write_json, sha256_file
+from explorer.io import atomic_write_json, sha256_file, source_hash
 from explorer.policies.llm import END_THINK, THINK, TINKER_POINTER_FORMAT, Conversation, Sample, initial_prompt_ids, read_pointer
 from explorer.render import render_action
 from explorer.reward import RewardConfig
@@ -89,6 +89,12 @@ from explorer.types import Episode, Task
 
 STATE_FORMAT = "tinker-explorer/tinker-run-state/v1"
 STATE_FILE = "tinker_state.json"
+
+
+# The code that decides what the model sees and how it is scored or trained: a change to it
+# makes a finished or half-done Tinker run stale (edits elsewhere, e.g. logging, do not).
+SFT_CODE = ("policies/llm.py", "render.py", "tokens.py", "types.py")
+GRPO_CODE = (*SFT_CODE, "env.py", "reward.py")
 
 
 def fingerprint(*parts: Any) -> str:
@@ -129,7 +135,7 @@ class RunState:
         if path.exists():
             old = json.loads(path.read_text())
             if old.get("fingerprint") != fp:
-                log(f"{path} was written with other params, data or start checkpoint; starting fresh")
+                log(f"{path} was written with other params, data, start checkpoint or code; starting fresh")
             else:
                 self.doc = old
                 self.resumed_from = int(old["step"])
@@ -306,7 +312,7 @@ def sft_main(params: Params) -> int:
 def _sft_seed(params: Params, seed: int, convs: list[Conversation], demo_path: Path, service: Any, out: Path, stage_run: Any) -> None:
     cfg = params.tinker
     batches = sft_schedule(len(convs), cfg.sft_epochs, cfg.sft_batch_size, seed)
-    fp = fingerprint("sft", asdict(cfg), seed, sha256_file(demo_path))
+    fp = fingerprint("sft", asdict(cfg), seed, sha256_file(demo_path), source_hash(*SFT_CODE))
     state = RunState(out.parent / STATE_FILE, fp, print)
     if state.resumed_from is not None:
         print(f"sft seed {seed}: resuming from {state.path} at step {state['step']}/{len(batches)}")
@@ -371,7 +377,7 @@ class TinkerGRPO:
         self.params, self.cfg, self.tcfg = params, params.grpo, params.tinker
         self.seed, self.train, self.val, self.init, self.out_dir, self.service, self.log = seed, train, val, init, out_dir, service, log
         fp = fingerprint("grpo", asdict(self.cfg), asdict(self.tcfg), seed, asdict(params.env), asdict(params.reward), init["state_path"],
-                         [t.id for t in train], [t.id for t in val])  # fmt: skip
+                         hashlib.sha256(repr((train, val)).encode()).hexdigest(), source_hash(*GRPO_CODE))  # fmt: skip
         self.state = RunState(out_dir / STATE_FILE, fp, log)
         self.rng = np.random.default_rng(seed)
         if self.state.resumed_from is not None:
