@@ -181,6 +181,40 @@ def mean_std(values: list[float]) -> dict[str, float]:
 SEED_KEYS = ("f1", "em", "answer_rate", "avg_opens", "avg_tokens_read")
 
 
+def per_question_f1(episodes_path: Path) -> dict[str, float]:
+    with Path(episodes_path).open(encoding="utf-8") as f:
+        return {d["task_id"]: float(d["metrics"]["f1"]) for d in map(json.loads, f)}
+
+
+def paired_comparison(a: dict[str, float], b: dict[str, float], resamples: int = 10_000, seed: int = 0) -> dict[str, Any]:
+    """Policy a against policy b on the same questions: how many answers got better / worse, and
+    the mean F1 difference with a 95% paired-bootstrap interval. Seeds differ in training, but the
+    question sample is one draw: this interval is what says whether a gain is inside the noise."""
+    import numpy as np
+
+    if a.keys() != b.keys():
+        raise ValueError("paired comparison needs the same questions on both sides")
+    diff = np.array([a[k] - b[k] for k in sorted(a)])
+    idx = np.random.default_rng(seed).integers(0, len(diff), size=(resamples, len(diff)))
+    means = diff[idx].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return {"n": len(diff), "better": int((diff > 0).sum()), "worse": int((diff < 0).sum()), "mean_diff": round(float(diff.mean()), 4),
+            "ci95": [round(float(lo), 4), round(float(hi), 4)]}  # fmt: skip
+
+
+def paired_against(params: Params, split: str) -> dict[str, Any]:
+    """GRPO of each seed against its own SFT checkpoint and against the heuristic baseline."""
+    out = Path(params.evaluate.out_dir)
+    heuristic = Path(params.baseline.out_dir) / "runs" / "heuristic" / "episodes.jsonl"
+    result: dict[str, Any] = {}
+    for seed in params.train.seeds:
+        grpo = per_question_f1(out / "grpo" / f"seed{seed}" / split / "episodes.jsonl")
+        result[f"grpo_vs_sft/seed{seed}"] = paired_comparison(grpo, per_question_f1(out / "sft" / f"seed{seed}" / split / "episodes.jsonl"))
+        if split == params.baseline.split and heuristic.exists():
+            result[f"grpo_vs_heuristic/seed{seed}"] = paired_comparison(grpo, per_question_f1(heuristic))
+    return result
+
+
 def evaluate_checkpoints(params: Params) -> dict[str, Any]:
     """The `evaluate` stage: every seed's SFT checkpoint and GRPO best checkpoint on each split
     of `evaluate.splits`; per-seed outputs plus mean / std / min / max over seeds."""
@@ -211,6 +245,7 @@ def evaluate_checkpoints(params: Params) -> dict[str, Any]:
                 "by_type_f1": {t: mean_std([m["by_type"][t]["f1"] for m in per_seed.values()]) for t in next(iter(per_seed.values()))["by_type"]},
                 "per_seed": {str(s): {k: m[k] for k in SEED_KEYS} for s, m in per_seed.items()},
             }
+        summary["grpo"][split]["paired"] = paired_against(params, split)
     atomic_write_json(Path(cfg.out_dir) / "metrics.json", summary)
     return summary
 

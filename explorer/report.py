@@ -43,6 +43,15 @@ def _ms(d: dict[str, float], nd: int = 3) -> str:
     return f"{d['mean']:.{nd}f} ± {d['std']:.{nd}f}"
 
 
+def paired_lines(paired: dict[str, Any]) -> list[str]:
+    """One line per comparison: answers better / worse and the mean F1 gain with its 95% CI."""
+    return [
+        f"{key.replace('_vs_', ' vs ').replace('/', ', ')}: {c['better']} answers better, {c['worse']} worse of {c['n']}; "
+        f"F1 {c['mean_diff']:+.4f} (95% paired bootstrap CI {c['ci95'][0]:+.4f} .. {c['ci95'][1]:+.4f})"
+        for key, c in paired.items()
+    ]
+
+
 def seeds_table(summary: dict[str, Any], baselines: dict[str, Any], baseline_split: str) -> str:
     """Learned policies (mean ± std over seeds, sample std) beside the rule baselines."""
     lines = []
@@ -67,6 +76,7 @@ def seeds_table(summary: dict[str, Any], baselines: dict[str, Any], baseline_spl
         for name, by_split in summary.items():
             per = by_split[split]["per_seed"]
             lines.append(f"{name} per seed ({split}): " + "; ".join(f"seed {s}: F1 {m['f1']:.3f}, tokens {m['avg_tokens_read']:.0f}" for s, m in per.items()))
+        lines += ["", *paired_lines(summary.get("grpo", {}).get(split, {}).get("paired", {}))]
         lines.append("")
     lines.append("Original study (Qwen3-8B on Tinker, for reference): " + "; ".join(f"{k} F1 {f1} / EM {_fmt(em)}" for k, (f1, em) in ORIGINAL_STUDY.items()))
     return "\n".join(lines) + "\n"
@@ -91,7 +101,7 @@ def _rows(baselines: dict[str, Any], learned: dict[str, Any], split: str) -> lis
 SPLIT_ORIGIN = {"dev": ", drawn from the official 2Wiki dev set", "train": ", from the official train set", "val": ", held out from the official train set"}
 
 
-def results_markdown(rows: list[dict[str, Any]], split: str, n: int, manifest: dict[str, Any]) -> str:
+def results_markdown(rows: list[dict[str, Any]], split: str, n: int, manifest: dict[str, Any], paired: dict[str, Any] | None = None) -> str:
     def cell(v: tuple[float, float | None], nd: int = 3) -> str:
         mean, std = v
         return f"{mean:.{nd}f}" if std is None else f"{mean:.{nd}f} ± {std:.{nd}f}"
@@ -113,6 +123,10 @@ def results_markdown(rows: list[dict[str, Any]], split: str, n: int, manifest: d
             f"{cell(r['avg_tokens_read'], 1)} | {r['seeds'] or '-'} | {original.get(r['policy'], '')} |"
         )
     lines += ["", "The original study's numbers (Qwen3-8B + LoRA on Tinker) are quoted for reference, not rerun.", ""]
+    if paired:
+        # Seed spread says nothing about the question sample; a paired test on it does.
+        lines += ["Is the GRPO gain real? Paired per-question comparison on the same questions:", ""]
+        lines += [f"- {line}" for line in paired_lines(paired)] + [""]
     lines += [
         "Plots: `plots/frontier.png` (F1 vs tokens read), `plots/comparison.png` (F1 per question type),",
         "`plots/grpo_curves.png` (GRPO training curves per seed, written by the grpo stage).",
@@ -179,7 +193,7 @@ def main(params: Any = None) -> int:
     plot_frontier(rows, plots / "frontier.png")
     plot_comparison(baselines, learned, split, plots / "comparison.png")
     n = next(iter(baselines.values()))["n"] if baselines else 0
-    text = results_markdown(rows, split, n, manifest)
+    text = results_markdown(rows, split, n, manifest, learned.get("grpo", {}).get(split, {}).get("paired"))
     atomic_write_text("reports/results.md", text)
     print(text)
     from explorer.tracking import stage_run

@@ -91,3 +91,17 @@ def test_episode_lines_keep_the_reward_value_and_the_configs_apart(tmp_path, tra
     main(["eval", "--policy", "oracle", "--tasks", str(_raw_file(tmp_path)), "--out", str(out), "--quiet"])
     line = json.loads((out / "episodes.jsonl").read_text().splitlines()[0])
     assert line["reward"] == 1.0 and line["reward_config"]["variant"] == "f1" and line["env_config"]["budget"] == 2000
+
+
+def test_paired_comparison_counts_and_brackets_the_gain():
+    from explorer.evaluate import paired_comparison
+
+    base = {f"q{i}": 0.5 for i in range(100)}
+    better = {**base, "q0": 1.0, "q1": 1.0, "q2": 0.0}  # 2 better (+0.5 each), 1 worse (-0.5)
+    c = paired_comparison(better, base)
+    assert (c["n"], c["better"], c["worse"], c["mean_diff"]) == (100, 2, 1, 0.005)
+    assert c["ci95"][0] < 0 < c["ci95"][1]  # 3 changed answers of 100: inside the noise
+    clear = paired_comparison({k: 1.0 for k in base}, base)
+    assert clear["ci95"] == [0.5, 0.5] and clear["better"] == 100
+    with pytest.raises(ValueError, match="same questions"):
+        paired_comparison({"a": 1.0}, {"b": 1.0})
