@@ -49,7 +49,8 @@ def _pick_task(tasks: list[Task], key: str) -> Task:
 
 def _print_gold(task: Task) -> None:
     print("\n--- gold (not shown to the agent) ---")
-    print(f"answer: {task.answer}    type: {task.type}    id: {task.id}")
+    aliases = f"    aliases (also scored as correct): {', '.join(task.answer_aliases)}" if task.answer_aliases else ""
+    print(f"answer: {task.answer}    type: {task.type}    id: {task.id}{aliases}")
     print(f"gold chunks: {list(task.gold_chunk_ids)} (minimum reading cost {task.min_reading_cost} tokens of {task.all_reading_cost})")
     for i in task.gold_chunk_ids:
         c = task.chunks[i]

@@ -58,6 +58,7 @@ class RawRecord:
     supporting_facts: tuple[tuple[str, int], ...]
     evidences: tuple[tuple[str, str, str], ...]
     origin: str = ""  # "file:line" (or "hub:id[split]:row") for error messages
+    answer_aliases: tuple[str, ...] = ()
 
 
 @dataclass
@@ -147,8 +148,11 @@ def parse_record(obj: Any, file: str, line: int) -> RawRecord:
     rid = merged.get("_id", merged.get("id"))
     if not isinstance(rid, str | int) or rid == "":
         raise DataError(file, line, "_id", "missing (expected '_id' or 'id')")
-    if "answer" not in merged and isinstance(merged.get("golden_answers"), list) and merged["golden_answers"]:
-        merged["answer"] = merged["golden_answers"][0]
+    golden = merged.get("golden_answers")
+    if "answer" not in merged and isinstance(golden, list) and golden:
+        merged["answer"] = golden[0]
+    # The hub layout lists the answer with its aliases; the official scorer accepts any of them.
+    aliases = tuple(dict.fromkeys(a for a in golden if isinstance(a, str) and a.strip() and a != merged["answer"])) if isinstance(golden, list) else ()
     question = _get(merged, "question", file, line, str)
     answer = _get(merged, "answer", file, line, str)
     qtype = _get(merged, "type", file, line, str)
@@ -164,7 +168,7 @@ def parse_record(obj: Any, file: str, line: int) -> RawRecord:
     return RawRecord(
         id=str(rid), type=qtype, question=question, answer=answer, context=context,
         supporting_facts=supporting, evidences=_parse_evidences(merged.get("evidences")),
-        origin=f"{file}:{line}",
+        origin=f"{file}:{line}", answer_aliases=aliases,
     )  # fmt: skip
 
 
@@ -286,7 +290,7 @@ def make_task(rec: RawRecord, cfg: DataConfig) -> tuple[Task, list[str]]:
         gold.add(sentence_to_chunk[(p, sent)])
     task = Task(
         id=rec.id, type=rec.type, question=rec.question, answer=rec.answer, chunks=tuple(chunks),
-        gold_chunk_ids=tuple(sorted(gold)), evidences=rec.evidences,
+        gold_chunk_ids=tuple(sorted(gold)), evidences=rec.evidences, answer_aliases=rec.answer_aliases,
     )  # fmt: skip
     return task, warnings
 
@@ -304,8 +308,10 @@ def make_tasks(records: list[RawRecord], cfg: DataConfig) -> tuple[list[Task], l
 
 
 def task_to_dict(task: Task) -> dict[str, Any]:
+    # answer_aliases only when there are some: raw-layout tasks serialise as before.
+    aliases = {"answer_aliases": list(task.answer_aliases)} if task.answer_aliases else {}
     return {
-        "id": task.id, "type": task.type, "question": task.question, "answer": task.answer,
+        "id": task.id, "type": task.type, "question": task.question, "answer": task.answer, **aliases,
         "gold_chunk_ids": list(task.gold_chunk_ids),
         "evidences": [list(e) for e in task.evidences],
         "chunks": [
@@ -322,6 +328,7 @@ def task_from_dict(d: dict[str, Any], file: str = "<tasks>", line: int = 0) -> T
         return Task(
             id=d["id"], type=d["type"], question=d["question"], answer=d["answer"], chunks=chunks,
             gold_chunk_ids=tuple(d["gold_chunk_ids"]), evidences=tuple(tuple(e) for e in d.get("evidences", [])),
+            answer_aliases=tuple(d.get("answer_aliases", ())),
         )  # fmt: skip
     except KeyError as e:
         raise DataError(file, line, str(e.args[0]), "missing in prepared task") from e

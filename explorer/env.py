@@ -147,8 +147,9 @@ class ExplorerEnv:
 
     def _score(self) -> dict[str, float]:
         answered = self.answer is not None
-        f1 = token_f1(self.answer, self.task.answer) if answered else 0.0
-        em = exact_match(self.answer, self.task.answer) if answered else 0.0
+        # max over the answer and its aliases, as the official 2Wiki evaluation scores
+        f1 = max(token_f1(self.answer, g) for g in self.task.gold_answers) if answered else 0.0
+        em = max(exact_match(self.answer, g) for g in self.task.gold_answers) if answered else 0.0
         gold = set(self.task.gold_chunk_ids)
         reward = episode_reward(self.reward_cfg, f1, answered, self.tokens_read, self.cfg.budget, self.n_invalid)
         return {

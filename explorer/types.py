@@ -42,6 +42,13 @@ class Task:
     chunks: tuple[Chunk, ...]
     gold_chunk_ids: tuple[int, ...]
     evidences: tuple[tuple[str, str, str], ...] = ()
+    # Other accepted spellings of the answer (Wikidata aliases), when the source gives them: the
+    # official 2Wiki evaluation scores a prediction against the answer and its aliases (max).
+    answer_aliases: tuple[str, ...] = ()
+
+    @property
+    def gold_answers(self) -> tuple[str, ...]:
+        return (self.answer, *self.answer_aliases)
 
     @property
     def min_reading_cost(self) -> int:

@@ -37,6 +37,16 @@ def test_raw_and_hub_layouts_give_the_same_task(tmp_path):
     assert t_raw.evidences[0] == ("Blue Lake", "director", "Max Huber")
 
 
+def test_hub_golden_answers_beyond_the_first_are_aliases(tmp_path):
+    hub = hub_record(raw_record()) | {"golden_answers": ["Graz", "Graz, Austria", "Graz", " "]}
+    recs, _ = read_records(write_jsonl(tmp_path / "hub.jsonl", [hub]))
+    t, _ = make_task(recs[0], DataConfig())
+    assert t.answer == "Graz" and t.answer_aliases == ("Graz, Austria",)  # deduplicated, blanks dropped
+    assert task_from_dict(json.loads(json.dumps(task_to_dict(t)))) == t  # survives the prepared file
+    plain, _ = make_task(read_records(write_jsonl(tmp_path / "raw.jsonl", [raw_record()]))[0][0], DataConfig())
+    assert "answer_aliases" not in task_to_dict(plain)  # raw-layout tasks serialise as before
+
+
 def test_chunks_carry_exact_token_counts_and_previews(task):
     for c in task.chunks:
         assert c.n_tokens == tokens.count(c.text)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from explorer import tokens
@@ -102,3 +104,13 @@ def test_cost_penalised_reward(task):
     env.step(Open(1))
     r = env.step(Answer("Graz"))
     assert r.reward == pytest.approx(1.0 - 0.5 * task.chunks[1].n_tokens / 1000)
+
+
+def test_an_alias_of_the_answer_scores_as_the_answer(task):
+    # The official 2Wiki evaluation takes the max over the answer and its aliases.
+    aliased = replace(task, answer="Galac", answer_aliases=("Galați", "Galati"))
+    env = ExplorerEnv(aliased)
+    r = env.step(Answer("Galați"))
+    assert r.metrics["f1"] == 1.0 and r.metrics["em"] == 1.0
+    r = ExplorerEnv(aliased).step(Answer("Galați city"))
+    assert r.metrics["f1"] == pytest.approx(2 / 3) and r.metrics["em"] == 0.0  # best alias, not the first
