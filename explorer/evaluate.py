@@ -124,13 +124,6 @@ def flat_metrics(m: dict[str, Any], prefix: str = "eval") -> dict[str, float]:
     return out
 
 
-def is_tinker_pointer(policy: str) -> bool:
-    from explorer.policies.llm import TINKER_POINTER_FORMAT
-
-    path = Path(policy)
-    return path.suffix == ".json" and path.is_file() and json.loads(path.read_text()).get("format") == TINKER_POINTER_FORMAT
-
-
 def run_and_record(
     params: Params, policy: str, tasks: list[Task], tasks_label: str, out_dir: Path, seed: int, progress: bool = True, run_name: str | None = None,
     train_seed: int | None = None,
@@ -139,6 +132,7 @@ def run_and_record(
 
     `seed` drives the policy's own randomness (the random baseline; greedy checkpoints ignore it);
     `train_seed` is the training seed of a checkpoint (None for the rule baselines)."""
+    from explorer.policies.llm import is_tinker_pointer
     from explorer.tracking import stage_run
 
     t0 = time.perf_counter()

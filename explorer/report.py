@@ -8,6 +8,7 @@ from typing import Any
 QUESTION_TYPES = ("comparison", "bridge_comparison", "compositional", "inference")
 # The original study (Tinker, Qwen3-8B + LoRA): reference numbers, not rerun here.
 ORIGINAL_STUDY = {"heuristic": (0.246, 0.220), "SFT": (0.142, None), "best RL run": (0.172, 0.085)}
+ORIGINAL_FOR_POLICY = {"heuristic": "heuristic", "sft": "SFT", "grpo": "best RL run"}  # our row -> their number
 
 
 def _fmt(x: Any, nd: int = 3) -> str:
@@ -116,7 +117,8 @@ def results_markdown(rows: list[dict[str, Any]], split: str, n: int, manifest: d
         "| policy | F1 | EM | answer rate | avg opens | avg tokens read | seeds | original study F1 / EM |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    original = {"heuristic": "0.246 / 0.220", "sft": "0.142 / -", "grpo": "0.172 / 0.085 (best RL run)"}
+    original = {ours: f"{ORIGINAL_STUDY[theirs][0]} / {_fmt(ORIGINAL_STUDY[theirs][1])}" for ours, theirs in ORIGINAL_FOR_POLICY.items()}
+    original["grpo"] += " (best RL run)"
     for r in rows:
         lines.append(
             f"| {r['policy']} | {cell(r['f1'])} | {cell(r['em'])} | {cell(r['answer_rate'])} | {cell(r['avg_opens'], 2)} | "

@@ -47,11 +47,9 @@ def make_policy(name: str, task: Task) -> Policy:
 
 @lru_cache(maxsize=8)
 def _load_checkpoint(path: str, mtime_ns: int) -> Policy:
-    import json
+    from explorer.policies.llm import is_tinker_pointer
 
-    from explorer.policies.llm import TINKER_POINTER_FORMAT
-
-    if json.loads(Path(path).read_text()).get("format") == TINKER_POINTER_FORMAT:
+    if is_tinker_pointer(path):
         # a Tinker pointer file (models/sft/seed0/policy.json with train.backend: tinker, ...):
         # the LLM policy, sampling the pointer's weights through Tinker, greedy
         from explorer.policies.llm import load_tinker_policy

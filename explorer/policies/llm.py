@@ -223,6 +223,12 @@ class LLMPolicy:
 # ----------------------------------------------------------------------------- pointer files
 
 
+def is_tinker_pointer(path: Path | str) -> bool:
+    """Whether a checkpoint path is a Tinker pointer file (else: a local policy checkpoint)."""
+    path = Path(path)
+    return path.suffix == ".json" and path.is_file() and json.loads(path.read_text()).get("format") == TINKER_POINTER_FORMAT
+
+
 def read_pointer(path: Path | str) -> dict[str, Any]:
     doc = json.loads(Path(path).read_text())
     if doc.get("format") != TINKER_POINTER_FORMAT:
