@@ -99,7 +99,9 @@ def main(params: Params | None = None) -> int:
             w, history = train_sft(examples, cfg, seed)
             run.log_metrics_history([(h["epoch"], {k: v for k, v in h.items() if k != "epoch"}) for h in history])
             out = checkpoint_path(cfg, seed)
-            save_policy(out, w, {"stage": "sft", "seed": seed, "params": asdict(cfg), "final": history[-1] if history else {}, "mlflow_run_id": run.run_id})
+            # No run id in the file: the checkpoint stays a pure function of its inputs, so a rerun
+            # that changes nothing leaves DVC nothing to redo downstream. MLflow links to it instead.
+            save_policy(out, w, {"stage": "sft", "seed": seed, "params": asdict(cfg), "final": history[-1] if history else {}})
             run.set_tags({"checkpoint": str(out.resolve())})
             print(f"sft seed {seed}: loss {history[-1]['sft/loss']:.4f} accuracy {history[-1]['sft/accuracy']:.3f} -> {out}")
     return 0
