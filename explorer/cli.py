@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         # The Prefect flow (flows/pipeline.py) has its own options; hand them over untouched.
         from flows.pipeline import main as flow_main
 
-        return flow_main(["run" if argv[0] == "pipeline" else "serve", *argv[1:]])
+        return flow_main(argv, prog="explorer")
     args = build_parser().parse_args(argv)
     try:
         params = load_params(args.params)

@@ -423,10 +423,12 @@ def pipeline(
 # Command line
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m flows.pipeline", description="Run or serve the Tinker-Explorer pipeline flow.")
+def main(argv: list[str] | None = None, prog: str = "python -m flows.pipeline") -> int:
+    p = argparse.ArgumentParser(prog=prog, description="Run or serve the Tinker-Explorer pipeline flow.")
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("run", help="one flow run now (ephemeral Prefect unless PREFECT_API_URL is set)")
+    # `explorer pipeline ...` hands over its own argv: there the run command is called `pipeline`
+    run_name = "pipeline" if prog == "explorer" else "run"
+    r = sub.add_parser(run_name, help="one flow run now (ephemeral Prefect unless PREFECT_API_URL is set)")
     r.add_argument("--stage", action="append", dest="stages", help="a stage to bring up to date (repeatable; default: all)")
     r.add_argument("-S", "--set-param", action="append", default=[], metavar="KEY=VALUE", help="set a params.yaml key first (repeatable)")
     r.add_argument("--backend", choices=["local", "tinker"], help="set train.backend")

@@ -424,9 +424,13 @@ def test_missing_malformed_and_rejected_keys_fail_at_once_naming_the_variable(st
         assert rc == 2 and "rejected the API key in TINKER_API_KEY (HTTP 401)" in out, out
         assert "tml-revoked-key-0000" not in out and time.monotonic() - t0 < 5
         monkeypatch.setenv("TINKER_API_KEY", KEY)
-    # Eval of a pointer needs the key too.
+    # Eval of a pointer needs the key too, and a rejected one fails before any rollout.
+    eval_args = ("eval", "--policy", "models/sft/seed0/policy.json", "--tasks", "dev", "--out", "reports/x")
+    monkeypatch.setenv("TINKER_API_KEY", "tml-revoked-key-0000")
+    rc, out = run_stage(project, *eval_args)
+    assert rc == 2 and "rejected the API key in TINKER_API_KEY (HTTP 401)" in out, out
     monkeypatch.delenv("TINKER_API_KEY")
-    rc, out = run_stage(project, "eval", "--policy", "models/sft/seed0/policy.json", "--tasks", "dev", "--out", "reports/x")
+    rc, out = run_stage(project, *eval_args)
     assert rc == 2 and "TINKER_API_KEY is not set" in out
 
 

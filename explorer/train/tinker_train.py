@@ -60,7 +60,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,9 @@ STATE_FILE = "tinker_state.json"
 # The code that decides what the model sees and how it is scored or trained: a change to it
 # makes a finished or half-done Tinker run stale (edits elsewhere, e.g. logging, do not).
 SFT_CODE = ("policies/llm.py", "render.py", "tokens.py", "types.py")
+# The Tinker backend takes its learning rate from tinker.grpo_lr and has no KL/entropy term or
+# local Adam passes; `out_dir` and `checkpoint_every` change where and how often, not what.
+LOCAL_ONLY_GRPO_KEYS = ("lr", "kl_coef", "entropy_coef", "epochs_per_step", "out_dir")
 GRPO_CODE = (*SFT_CODE, "env.py", "reward.py")
 
 
@@ -236,6 +239,9 @@ def evaluate_pointer(tasks: list[Task], path: Path | str, params: Params) -> tup
     from explorer.evaluate import summarize
 
     doc = read_pointer(path)
+    # fail at once on a rejected key or a service without the pointer's base model, as the
+    # training stages do, instead of after the first batch of requests
+    check_access(replace(params.tinker, base_model=str(doc.get("base_model", params.tinker.base_model))))
     service = connect(params.tinker)
     try:
         sampler = TinkerSampler.from_path(service, doc["sampler_path"], int(doc.get("max_tokens", params.tinker.max_tokens)), params.tinker)
@@ -376,7 +382,9 @@ class TinkerGRPO:
                  log: Callable[[str], None] = print):  # fmt: skip
         self.params, self.cfg, self.tcfg = params, params.grpo, params.tinker
         self.seed, self.train, self.val, self.init, self.out_dir, self.service, self.log = seed, train, val, init, out_dir, service, log
-        fp = fingerprint("grpo", asdict(self.cfg), asdict(self.tcfg), seed, asdict(params.env), asdict(params.reward), init["state_path"],
+        # grpo keys only the local backend reads (lr, kl_coef, ...) must not invalidate a paid run
+        used = {k: v for k, v in asdict(self.cfg).items() if k not in LOCAL_ONLY_GRPO_KEYS}
+        fp = fingerprint("grpo", used, asdict(self.tcfg), seed, asdict(params.env), asdict(params.reward), init["state_path"],
                          hashlib.sha256(repr((train, val)).encode()).hexdigest(), source_hash(*GRPO_CODE))  # fmt: skip
         self.state = RunState(out_dir / STATE_FILE, fp, log)
         self.rng = np.random.default_rng(seed)
