@@ -21,7 +21,7 @@ from pathlib import Path
 
 from explorer.cli import resolve_tasks
 from explorer.config import load_params
-from explorer.evaluate import evaluate, mean_std, paired_comparison
+from explorer.evaluate import compare_seeds, evaluate, mean_std
 from explorer.io import atomic_write_text
 from explorer.report import paired_lines
 from explorer.train.grpo import run_dir
@@ -38,8 +38,8 @@ def main() -> int:
     args = ap.parse_args()
     params = load_params()
     tasks, label = resolve_tasks(args.tasks, params)
-    main_ids = {t.id for t in resolve_tasks(params.baseline.split, params)[0]}
-    main_questions = {t.question for t in resolve_tasks(params.baseline.split, params)[0]}
+    main_tasks, _ = resolve_tasks(params.baseline.split, params)
+    main_ids, main_questions = {t.id for t in main_tasks}, {t.question for t in main_tasks}
     overlap = sum(t.id in main_ids or t.question in main_questions for t in tasks)
 
     policies = {p: p for p in params.baseline.policies}
@@ -73,15 +73,10 @@ def main() -> int:
         if runs:
             ms = {k: mean_std([m[k] for m in runs]) for k in KEYS}
             lines.append(f"| **{kind}** (mean ± std, {len(runs)} seeds) | " + " | ".join(f"{ms[k]['mean']:.{nd}f} ± {ms[k]['std']:.{nd}f}" for k, nd in zip(KEYS, (3, 3, 2, 1), strict=True)) + " |")
-    paired = {}
-    for seed in params.train.seeds:
-        grpo = f1_by_question.get(f"grpo seed {seed}")
-        if grpo is None:
-            continue
-        if f"sft seed {seed}" in f1_by_question:
-            paired[f"grpo_vs_sft/seed{seed}"] = paired_comparison(grpo, f1_by_question[f"sft seed {seed}"])
-        if "heuristic" in f1_by_question:
-            paired[f"grpo_vs_heuristic/seed{seed}"] = paired_comparison(grpo, f1_by_question["heuristic"])
+    def by_seed(kind: str) -> dict[int, dict[str, float]]:
+        return {s: f1_by_question[f"{kind} seed {s}"] for s in params.train.seeds if f"{kind} seed {s}" in f1_by_question}
+
+    paired = compare_seeds(by_seed("grpo"), by_seed("sft"), f1_by_question.get("heuristic"))
     lines += ["", "Paired per-question comparison:", "", *[f"- {line}" for line in paired_lines(paired)], ""]
     atomic_write_text(args.out, "\n".join(lines))
     atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps({"tasks": label, "n": len(tasks), "overlap": overlap, "metrics": metrics, "paired": paired}, indent=1))

@@ -247,15 +247,15 @@ def main(argv: list[str] | None = None) -> int:
     while i < len(argv) and argv[i].startswith("-"):
         i += 2 if argv[i] == "--params" else 1
     command = argv[i] if i < len(argv) else None
-    if command in ("pipeline", "serve") and i > 0:
-        # The flow drives `dvc repro`, and DVC stages read params.yaml in the project root only.
-        print(
-            f"error: `explorer {command}` takes no global options ({' '.join(argv[:i])}); it always uses "
-            "params.yaml in the project root. Override keys with `explorer pipeline -S KEY=VALUE`.",
-            file=sys.stderr,
-        )
-        return 2
-    if argv[:1] in (["pipeline"], ["serve"]):
+    if command in ("pipeline", "serve"):
+        if i > 0:
+            # The flow drives `dvc repro`, and DVC stages read params.yaml in the project root only.
+            print(
+                f"error: `explorer {command}` takes no global options ({' '.join(argv[:i])}); it always uses "
+                "params.yaml in the project root. Override keys with `explorer pipeline -S KEY=VALUE`.",
+                file=sys.stderr,
+            )
+            return 2
         # The Prefect flow (flows/pipeline.py) has its own options; hand them over untouched.
         from flows.pipeline import main as flow_main
 

@@ -196,17 +196,31 @@ def paired_comparison(a: dict[str, float], b: dict[str, float], resamples: int =
             "ci95": [round(float(lo), 4), round(float(hi), 4)]}  # fmt: skip
 
 
+def compare_seeds(grpo: dict[int, dict[str, float]], sft: dict[int, dict[str, float]], heuristic: dict[str, float] | None) -> dict[str, Any]:
+    """Per-question F1 of each seed's GRPO against its own SFT checkpoint (where evaluated) and
+    against the heuristic baseline (if given), keyed `grpo_vs_sft/seed0`, ..."""
+    result: dict[str, Any] = {}
+    for seed, f1 in grpo.items():
+        if seed in sft:
+            result[f"grpo_vs_sft/seed{seed}"] = paired_comparison(f1, sft[seed])
+        if heuristic is not None:
+            result[f"grpo_vs_heuristic/seed{seed}"] = paired_comparison(f1, heuristic)
+    return result
+
+
 def paired_against(params: Params, split: str) -> dict[str, Any]:
     """GRPO of each seed against its own SFT checkpoint and against the heuristic baseline."""
     out = Path(params.evaluate.out_dir)
     heuristic = Path(params.baseline.out_dir) / "runs" / "heuristic" / "episodes.jsonl"
-    result: dict[str, Any] = {}
-    for seed in params.train.seeds:
-        grpo = per_question_f1(out / "grpo" / f"seed{seed}" / split / "episodes.jsonl")
-        result[f"grpo_vs_sft/seed{seed}"] = paired_comparison(grpo, per_question_f1(out / "sft" / f"seed{seed}" / split / "episodes.jsonl"))
-        if split == params.baseline.split and heuristic.exists():
-            result[f"grpo_vs_heuristic/seed{seed}"] = paired_comparison(grpo, per_question_f1(heuristic))
-    return result
+
+    def f1(name: str, seed: int) -> dict[str, float]:
+        return per_question_f1(out / name / f"seed{seed}" / split / "episodes.jsonl")
+
+    return compare_seeds(
+        {s: f1("grpo", s) for s in params.train.seeds},
+        {s: f1("sft", s) for s in params.train.seeds},
+        per_question_f1(heuristic) if split == params.baseline.split and heuristic.exists() else None,
+    )
 
 
 def evaluate_checkpoints(params: Params) -> dict[str, Any]:

@@ -44,6 +44,12 @@ def sha256_file(path: Path | str) -> str:
     return h.hexdigest()
 
 
+def repr_hash(obj: Any) -> str:
+    """sha256 of `repr(obj)`: a fingerprint of frozen dataclasses such as the tasks a run trains on
+    (their repr holds every field, so any change of content changes it)."""
+    return hashlib.sha256(repr(obj).encode()).hexdigest()
+
+
 def source_hash(*modules: str) -> str:
     """A hash of the named source files of the `explorer` package (paths relative to it): part
     of a run's fingerprint, so a resume point or finished run is not reused under other code."""

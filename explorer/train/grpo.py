@@ -43,7 +43,7 @@ import numpy as np
 from explorer.config import EnvConfig, GRPOConfig, Params, load_params
 from explorer.env import ExplorerEnv
 from explorer.evaluate import evaluate
-from explorer.io import atomic_write_json, source_hash
+from explorer.io import atomic_write_json, repr_hash, source_hash
 from explorer.policies.local import ActionSet, LocalPolicy, action_set, load_policy, log_softmax, sample_index, save_policy
 from explorer.reward import RewardConfig
 from explorer.train.adam import Adam
@@ -125,9 +125,8 @@ def params_fingerprint(cfg: GRPOConfig, seed: int, env_cfg: EnvConfig, reward_cf
                        train: list[Task], val: list[Task]) -> str:  # fmt: skip
     """What a saved state (or a finished run's done.json) must match to be reused: everything that
     shapes the run — params, seed, SFT weights, the train and val tasks' full content, the code."""
-    tasks_hash = hashlib.sha256(repr((train, val)).encode()).hexdigest()
     run_cfg = {k: v for k, v in asdict(cfg).items() if k not in ("out_dir", "checkpoint_every")}  # change no result
-    blob = json.dumps([run_cfg, seed, asdict(env_cfg), asdict(reward_cfg), init_weights.tolist(), tasks_hash, source_hash(*TRAINING_CODE)], sort_keys=True)
+    blob = json.dumps([run_cfg, seed, asdict(env_cfg), asdict(reward_cfg), init_weights.tolist(), repr_hash((train, val)), source_hash(*TRAINING_CODE)], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -81,7 +81,7 @@ from explorer.backends.tinker import (
 from explorer.config import EnvConfig, Params
 from explorer.data import task_from_dict
 from explorer.env import ExplorerEnv
-from explorer.io import atomic_write_json, sha256_file, source_hash
+from explorer.io import atomic_write_json, repr_hash, sha256_file, source_hash
 from explorer.policies.llm import END_THINK, THINK, TINKER_POINTER_FORMAT, Conversation, Sample, initial_prompt_ids, read_pointer
 from explorer.render import render_action
 from explorer.reward import RewardConfig
@@ -385,7 +385,7 @@ class TinkerGRPO:
         # grpo keys only the local backend reads (lr, kl_coef, ...) must not invalidate a paid run
         used = {k: v for k, v in asdict(self.cfg).items() if k not in LOCAL_ONLY_GRPO_KEYS}
         fp = fingerprint("grpo", used, asdict(self.tcfg), seed, asdict(params.env), asdict(params.reward), init["state_path"],
-                         hashlib.sha256(repr((train, val)).encode()).hexdigest(), source_hash(*GRPO_CODE))  # fmt: skip
+                         repr_hash((train, val)), source_hash(*GRPO_CODE))  # fmt: skip
         self.state = RunState(out_dir / STATE_FILE, fp, log)
         self.rng = np.random.default_rng(seed)
         if self.state.resumed_from is not None:
