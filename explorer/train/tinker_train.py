@@ -85,6 +85,7 @@ from explorer.io import atomic_write_json, repr_hash, sha256_file, source_hash
 from explorer.policies.llm import END_THINK, THINK, TINKER_POINTER_FORMAT, Conversation, Sample, initial_prompt_ids, read_pointer
 from explorer.render import render_action
 from explorer.reward import RewardConfig
+from explorer.train.grpo import group_advantages  # the same group advantages as the local backend
 from explorer.types import Episode, Task
 
 STATE_FORMAT = "tinker-explorer/tinker-run-state/v1"
@@ -253,12 +254,6 @@ def evaluate_pointer(tasks: list[Task], path: Path | str, params: Params) -> tup
     close(service, ok=True)
     episodes = [g[0].env.to_episode(str(path)) for g in groups]
     return summarize(tasks, episodes), episodes
-
-
-def group_advantages(rewards: np.ndarray, normalize: bool) -> np.ndarray | None:
-    from explorer.train.grpo import group_advantages as local_group_advantages
-
-    return local_group_advantages(rewards, normalize)
 
 
 # ----------------------------------------------------------------------------- SFT
