@@ -56,10 +56,24 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db"}
-        cmd = [sys.executable, "-m", "explorer.cli", "eval", "--policy", "heuristic", "--tasks", args.tasks, "--out", f"{tmp}/out", "--quiet"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "explorer.cli",
+            "eval",
+            "--policy",
+            "heuristic",
+            "--tasks",
+            args.tasks,
+            "--out",
+            f"{tmp}/out",
+            "--quiet",
+        ]
         t0 = time.perf_counter()
         subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        print(f"`explorer eval --policy heuristic --tasks {args.tasks}` wall time (new process, MLflow run, outputs): {time.perf_counter() - t0:.2f}s")
+        print(
+            f"`explorer eval --policy heuristic --tasks {args.tasks}` wall time (new process, MLflow run, outputs): {time.perf_counter() - t0:.2f}s"
+        )
 
 
 if __name__ == "__main__":

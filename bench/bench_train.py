@@ -53,7 +53,9 @@ def main() -> None:
                 g = yaml.safe_load((work / "params.yaml").read_text())["grpo"]
                 eps = g["batch_size"] * g["group_size"]
                 mean = sum(step_secs) / len(step_secs)
-                print(f"          GRPO step: mean {mean:.2f}s over {len(step_secs)} steps ({eps} episodes each: {eps / mean:,.0f} rollout episodes/s incl. update)")
+                print(
+                    f"          GRPO step: mean {mean:.2f}s over {len(step_secs)} steps ({eps} episodes each: {eps / mean:,.0f} rollout episodes/s incl. update)"
+                )
         print(f"whole demos -> sft -> grpo -> evaluate: {total:.1f}s")
 
 

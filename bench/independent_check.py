@@ -72,14 +72,22 @@ def main() -> int:
         runs = [metrics[f"{kind} seed {s}"] for s in params.train.seeds if f"{kind} seed {s}" in metrics]
         if runs:
             ms = {k: mean_std([m[k] for m in runs]) for k in KEYS}
-            lines.append(f"| **{kind}** (mean ± std, {len(runs)} seeds) | " + " | ".join(f"{ms[k]['mean']:.{nd}f} ± {ms[k]['std']:.{nd}f}" for k, nd in zip(KEYS, (3, 3, 2, 1), strict=True)) + " |")
+            lines.append(
+                f"| **{kind}** (mean ± std, {len(runs)} seeds) | "
+                + " | ".join(f"{ms[k]['mean']:.{nd}f} ± {ms[k]['std']:.{nd}f}" for k, nd in zip(KEYS, (3, 3, 2, 1), strict=True))
+                + " |"
+            )
+
     def by_seed(kind: str) -> dict[int, dict[str, float]]:
         return {s: f1_by_question[f"{kind} seed {s}"] for s in params.train.seeds if f"{kind} seed {s}" in f1_by_question}
 
     paired = compare_seeds(by_seed("grpo"), by_seed("sft"), f1_by_question.get("heuristic"))
     lines += ["", "Paired per-question comparison:", "", *[f"- {line}" for line in paired_lines(paired)], ""]
     atomic_write_text(args.out, "\n".join(lines))
-    atomic_write_text(Path(args.out).with_suffix(".json"), json.dumps({"tasks": label, "n": len(tasks), "overlap": overlap, "metrics": metrics, "paired": paired}, indent=1))
+    atomic_write_text(
+        Path(args.out).with_suffix(".json"),
+        json.dumps({"tasks": label, "n": len(tasks), "overlap": overlap, "metrics": metrics, "paired": paired}, indent=1),
+    )
     print(f"wrote {args.out}")
     return 0
 

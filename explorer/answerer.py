@@ -235,8 +235,23 @@ _COUNTRY_LEVEL = set(_COUNTRY_OF.values()) | (set(_COUNTRY_OF) - _REGIONS)
 # "by Northern Irish singer-songwriter Van Morrison")
 _DEMONYM_WORDS = {w for n in _COUNTRY_OF if n not in _REGIONS for w in n.split()}
 _COUNTRY_NAMES = set(_COUNTRY_OF.values()) | {
-    "UK", "USA", "U.S.", "Britain", "Holland", "Burma", "Ceylon", "Persia", "Korea", "Prussia",
-    "Bohemia", "Zaire", "America", "England", "Scotland", "Wales", "Czechia",
+    "UK",
+    "USA",
+    "U.S.",
+    "Britain",
+    "Holland",
+    "Burma",
+    "Ceylon",
+    "Persia",
+    "Korea",
+    "Prussia",
+    "Bohemia",
+    "Zaire",
+    "America",
+    "England",
+    "Scotland",
+    "Wales",
+    "Czechia",
 }
 
 # ============================================================================ dates
@@ -245,15 +260,26 @@ _MONTHS = {
     m: i + 1
     for i, ms in enumerate(
         [
-            "january jan", "february feb", "march mar", "april apr", "may", "june jun",
-            "july jul", "august aug", "september sep sept", "october oct", "november nov",
+            "january jan",
+            "february feb",
+            "march mar",
+            "april apr",
+            "may",
+            "june jun",
+            "july jul",
+            "august aug",
+            "september sep sept",
+            "october oct",
+            "november nov",
             "december dec",
         ]
     )
     for m in ms.split()
 }
-_MON = r"(?:January|February|March|April|May|June|July|August|September|October|November|" \
+_MON = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|"
     r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept|Sep|Oct|Nov|Dec)"
+)
 _DATE_RE = re.compile(
     rf"(?:(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<m1>{_MON})\.?,?\s*(?P<y1>\d{{1,4}})(?!\d)"
     rf"|(?P<m2>{_MON})\.?\s+(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?(?:,\s*|\s+)(?P<y2>\d{{1,4}})(?!\d)"
@@ -289,9 +315,7 @@ def _dates(text: str, start: int = 0, end: int | None = None) -> list[_Date]:
         era = (g["era"] or "").strip()
         if era.startswith("B"):
             year = -year
-        out.append(
-            _Date(m.group(0).strip(), (year, _MONTHS.get(month_word, 0), day), m.start(), m.end())
-        )
+        out.append(_Date(m.group(0).strip(), (year, _MONTHS.get(month_word, 0), day), m.start(), m.end()))
     return out
 
 
@@ -348,7 +372,7 @@ def _life(text: str) -> _Life:
                 # a dash after the first date ("1 May 1900 - 2 June 1980"), or one with
                 # nothing dated before it ("(- 399 BC)", "born Ioseb J.; - 5 March 1953")
                 if not ds or dm.start() + a >= ds[0].end or not left.strip(" ,c.?"):
-                    if "-born" in inner[dm.start() - 1: dm.end() + 5]:
+                    if "-born" in inner[dm.start() - 1 : dm.end() + 5]:
                         continue
                     split = a + dm.start()
                     break
@@ -384,16 +408,79 @@ def _life(text: str) -> _Life:
 
 # lower-case particles that may sit inside a name ("Béla IV of Hungary", "Eduard von Borsody")
 _CONNECTORS = {
-    "de", "da", "di", "del", "della", "der", "den", "van", "von", "le", "la", "du", "dos",
-    "das", "bin", "ibn", "al", "y", "of", "the", "e", "zu", "ter", "ten", "bint", "mac",
+    "de",
+    "da",
+    "di",
+    "del",
+    "della",
+    "der",
+    "den",
+    "van",
+    "von",
+    "le",
+    "la",
+    "du",
+    "dos",
+    "das",
+    "bin",
+    "ibn",
+    "al",
+    "y",
+    "of",
+    "the",
+    "e",
+    "zu",
+    "ter",
+    "ten",
+    "bint",
+    "mac",
 }
 # titles in front of a name that Wikidata labels drop ("King Béla IV", "Senator Rush Holt")
 _LEAD_TITLES = {
-    "King", "Queen", "Emperor", "Empress", "Pope", "Sultan", "Tsar", "Senator", "Sheikh",
-    "Gen.", "General", "Colonel", "Col.", "Captain", "Capt.", "Judge", "Justice", "Rev.",
-    "Reverend", "Bishop", "Governor", "President", "Mr.", "Mrs.", "Ms.", "Dr.", "Doctor",
-    "Professor", "Prof.", "Crown", "Lt.", "Lieutenant", "Major", "Admiral", "Chief", "Pharaoh",
-    "Mayor", "Ayatollah", "Imam", "Madame", "Field", "Marshal", "US", "U.S.",
+    "King",
+    "Queen",
+    "Emperor",
+    "Empress",
+    "Pope",
+    "Sultan",
+    "Tsar",
+    "Senator",
+    "Sheikh",
+    "Gen.",
+    "General",
+    "Colonel",
+    "Col.",
+    "Captain",
+    "Capt.",
+    "Judge",
+    "Justice",
+    "Rev.",
+    "Reverend",
+    "Bishop",
+    "Governor",
+    "President",
+    "Mr.",
+    "Mrs.",
+    "Ms.",
+    "Dr.",
+    "Doctor",
+    "Professor",
+    "Prof.",
+    "Crown",
+    "Lt.",
+    "Lieutenant",
+    "Major",
+    "Admiral",
+    "Chief",
+    "Pharaoh",
+    "Mayor",
+    "Ayatollah",
+    "Imam",
+    "Madame",
+    "Field",
+    "Marshal",
+    "US",
+    "U.S.",
 }
 # noble titles that follow a name as part of it ("Margaret II, Countess of Flanders")
 _NOBLE = (
@@ -404,7 +491,8 @@ _NOBLE = (
 _APPOSITIVE = re.compile(rf",\s+(?=(?:the\s+)?{_NOBLE})")
 _FEMALE = re.compile(
     r"\b(?:Queen|Empress|Princess|Lady|Countess|Duchess|Archduchess|Margravine|Baroness|"
-    r"Viscountess|Electress|Madame|Mrs\.|actress|singer\s+and\s+actress|her\s+husband)\b")
+    r"Viscountess|Electress|Madame|Mrs\.|actress|singer\s+and\s+actress|her\s+husband)\b"
+)
 # common female given names: in "son of A and B" the father usually comes first, unless A
 # is recognisably a woman ("son of Sarah Franklin and Richard Bache")
 _FEMALE_NAMES = set(
@@ -421,24 +509,71 @@ _FEMALE_NAMES = set(
     "Diana Marianne Hannah Gertrude Bertha Emilie Emilia Luisa Lucia Paola Silvia".split()
 )
 _NOT_NAME = {
-    "The", "A", "An", "It", "He", "She", "They", "His", "Her", "This", "In", "On", "At",
-    "After", "Before", "During", "With", "When", "While", "Since", "Their", "Its", "As", "For",
-    "From", "By", "Born", "Following",
+    "The",
+    "A",
+    "An",
+    "It",
+    "He",
+    "She",
+    "They",
+    "His",
+    "Her",
+    "This",
+    "In",
+    "On",
+    "At",
+    "After",
+    "Before",
+    "During",
+    "With",
+    "When",
+    "While",
+    "Since",
+    "Their",
+    "Its",
+    "As",
+    "For",
+    "From",
+    "By",
+    "Born",
+    "Following",
 }
 _ABBREV = re.compile(
     r"(?:[A-Z]\.)+[A-Z]?\.?|Jr\.|Sr\.|St\.|Dr\.|Mr\.|Mrs\.|Ms\.|Gen\.|Lt\.|Col\.|Capt\.|"
-    r"Rev\.|Hon\.|Mt\.|Ft\.|Bros\.")
+    r"Rev\.|Hon\.|Mt\.|Ft\.|Bros\."
+)
 # a lead-in word that ends the search for a name ("married in 1874", "son of a farmer.")
 _NAME_BARRIERS = {
-    "in", "on", "at", "from", "since", "during", "until", "after", "before", "when", "while",
-    "which", "who", "whom", "that", "was", "is", "had", "has", "with", "for", "he", "she",
-    "they", "it",
+    "in",
+    "on",
+    "at",
+    "from",
+    "since",
+    "during",
+    "until",
+    "after",
+    "before",
+    "when",
+    "while",
+    "which",
+    "who",
+    "whom",
+    "that",
+    "was",
+    "is",
+    "had",
+    "has",
+    "with",
+    "for",
+    "he",
+    "she",
+    "they",
+    "it",
 }
 _TOKEN = re.compile(r"[^\s]+")
 
 
-def _name_span(text: str, pos: int, *, max_tokens: int = 7, appositive: bool = False
-               ) -> tuple[str, int]:
+def _name_span(text: str, pos: int, *, max_tokens: int = 7, appositive: bool = False) -> tuple[str, int]:
     """The capitalised name starting at `pos` and the index where it ends; ('', pos) if none.
 
     Walks tokens while they start upper case (or are particles such as "von", "of" followed
@@ -455,21 +590,19 @@ def _name_span(text: str, pos: int, *, max_tokens: int = 7, appositive: bool = F
             tok = tok.lstrip("\"“'‘(")
             lead = len(m.group(0)) - len(tok)
         cut = False
-        for stop in ("(", "\"", "“", "”"):
+        for stop in ("(", '"', "“", "”"):
             k = tok.find(stop, 1)
             if k > 0:
                 tok, cut = tok[:k], True
         word = tok.rstrip(",;:!?)”\"'")
-        trail = tok[len(word):]
+        trail = tok[len(word) :]
         if word.endswith(".") and not _ABBREV.fullmatch(word):
             word, trail = word[:-1], "." + trail
         if not word:
             break
         if glue and out:
             out[-1] += word
-        elif _upper_initial(word) and not word[0].isdigit() and not (
-            not out and (word in _NOT_NAME or word in _MONTHS_CAP)
-        ):
+        elif _upper_initial(word) and not word[0].isdigit() and not (not out and (word in _NOT_NAME or word in _MONTHS_CAP)):
             if pending and _is_adjective_demonym(word):
                 break  # "Sherman of American Civil War fame"
             out.extend(pending)
@@ -509,15 +642,14 @@ def _is_adjective_demonym(tok: str) -> bool:
     """ "American", "Irish-American" but not "Austria" (a name may end "of Austria", not "of
     American ...") nor "New" (a word of "New Zealander")."""
     parts = [p for p in re.split(r"[-/]", tok.rstrip(",")) if p]
-    return bool(parts) and all(
-        p in _COUNTRY_OF and p not in _REGIONS and p not in _COUNTRY_NAMES for p in parts)
+    return bool(parts) and all(p in _COUNTRY_OF and p not in _REGIONS and p not in _COUNTRY_NAMES for p in parts)
 
 
 def _name_after_span(text: str, pos: int, *, skip: int = 5) -> tuple[str, int]:
     """Name after a cue, skipping lead-in words ("directed by Irish filmmaker X", "married
     to actress X", "son of King X", "and Muhammad's daughter Fatimah")."""
     for m in _TOKEN.finditer(text, pos, min(len(text), pos + 160)):
-        tok = m.group(0).strip("\"“”")
+        tok = m.group(0).strip('"“”')
         bare = tok.rstrip(",:")
         if not bare:
             continue
@@ -561,9 +693,7 @@ def _paras(passages: tuple[tuple[str, str], ...]) -> tuple[_Para, ...]:
     texts: dict[str, list[str]] = {}
     for title, text in passages:
         texts.setdefault(title, []).append(text)
-    return tuple(
-        _Para(t, " ".join(parts), _key(t), _key(_base(t))) for t, parts in texts.items()
-    )
+    return tuple(_Para(t, " ".join(parts), _key(t), _key(_base(t))) for t, parts in texts.items())
 
 
 def _match_score(entity: str, para: _Para) -> float:
@@ -607,7 +737,8 @@ def _find(entity: str, paras: Sequence[_Para], exclude: str = "") -> _Para | Non
 def _initial_matches(a: set[str], b: set[str]) -> int:
     """How many one-letter tokens on one side stand for a word of the other side."""
     return sum(1 for i in a if len(i) == 1 and any(len(w) > 1 and w[0] == i for w in b)) + sum(
-        1 for i in b if len(i) == 1 and any(len(w) > 1 and w[0] == i for w in a))
+        1 for i in b if len(i) == 1 and any(len(w) > 1 and w[0] == i for w in a)
+    )
 
 
 def _resolve_name(name: str, paras: Sequence[_Para], exclude: str = "") -> _Para | None:
@@ -651,42 +782,59 @@ _REL_CUES: dict[str, list[str]] = {
     "director": [
         r"\b(?:co-)?direct(?:ed|ing)(?:,?\s+(?:written|produced|and|co-written|edited|scripted"
         r"|photographed|starring)[\w\s,-]{0,40}?)?\s+by\b",
-        r"\bdirector\s+(?=[A-Z])", r"\bfrom\s+director\b", r"\bfilm\s+by\b",
-        r"\bDirected\s+by\b", r"\b(?:written|produced)\s+and\s+directed\s+by\b",
+        r"\bdirector\s+(?=[A-Z])",
+        r"\bfrom\s+director\b",
+        r"\bfilm\s+by\b",
+        r"\bDirected\s+by\b",
+        r"\b(?:written|produced)\s+and\s+directed\s+by\b",
         r"\bfilm\s+of\b",
     ],
     "composer": [
         r"\bmusic\s+(?:was\s+|is\s+)?(?:composed|scored|written|given|directed)\s+by\b",
-        r"\b(?:composed|scored)\s+by\b", r"\bmusic\s+(?:is\s+)?by\b", r"\bscore\s+by\b",
-        r"\bcomposer\s+(?=[A-Z])", r"\bmusic\s+director\s+(?=[A-Z])", r"\bwritten\s+by\b",
+        r"\b(?:composed|scored)\s+by\b",
+        r"\bmusic\s+(?:is\s+)?by\b",
+        r"\bscore\s+by\b",
+        r"\bcomposer\s+(?=[A-Z])",
+        r"\bmusic\s+director\s+(?=[A-Z])",
+        r"\bwritten\s+by\b",
         r"\bsongs?\s+by\b",
     ],
     "performer": [
         r"\b(?:recorded|performed|sung|released)\s+by\b",
         r"\b(?:song|single|album|duet|track|EP|ballad|number|version|recording)\s+"
         r"(?:(?!written|composed|produced)\w+\s+){0,3}?by\b",
-        r"\brecorded\s+(?:\w+\s+){0,5}?by\b", r"\bby\b",
+        r"\brecorded\s+(?:\w+\s+){0,5}?by\b",
+        r"\bby\b",
     ],
     "producer": [r"\bproduced\s+by\b", r"\bproducer\s+(?=[A-Z])"],
-    "founder": [r"\b(?:founded|established|started|formed|co-founded)\s+(?:[\w,]+\s+){0,5}?by\b",
-                r"\bfounder\s+(?=[A-Z])", r"\bcreated\s+by\b", r"\bfounders?\s+(?:was|were|is)\b"],
+    "founder": [
+        r"\b(?:founded|established|started|formed|co-founded)\s+(?:[\w,]+\s+){0,5}?by\b",
+        r"\bfounder\s+(?=[A-Z])",
+        r"\bcreated\s+by\b",
+        r"\bfounders?\s+(?:was|were|is)\b",
+    ],
     "publisher": [r"\bpublished\s+(?:\w+\s+){0,3}?by\b", r"\bpublisher\s+(?=[A-Z])"],
     "father": [
         r"\b(?:son|daughter|child|children|sons|daughters|heir|grandson)\s+of\b",
-        r"\b(?:his|her)\s+father,?", r"\bfather\s+(?:was|is)\b", r"\bborn\s+to\b",
+        r"\b(?:his|her)\s+father,?",
+        r"\bfather\s+(?:was|is)\b",
+        r"\bborn\s+to\b",
     ],
     "mother": [
-        r"\b(?:his|her)\s+mother,?", r"\bmother\s+(?:was|is)\b",
+        r"\b(?:his|her)\s+mother,?",
+        r"\bmother\s+(?:was|is)\b",
     ],
     "spouse": [
         r"\b(?:[Ww]ife|[Hh]usband|[Ww]idow|[Ww]idower|[Ss]pouse|[Cc]onsort)\s+(?:of|to)\b",
-        r"\b(?:was|is|were|got|been)\s+married\s+(?:to\s+)?", r"\bmarried\s+(?:to\s+)?",
+        r"\b(?:was|is|were|got|been)\s+married\s+(?:to\s+)?",
+        r"\bmarried\s+(?:to\s+)?",
         r"\b(?:his|her)\s+(?:\w+\s+)?(?:wife|husband|spouse),?",
         r"['’]s\s+(?:\w+\s+)?(?:wife|husband|spouse)\s+(?:was|is)?",
         r"\bmarriage\s+to\b",
     ],
     "sibling": [
-        r"\b(?:brother|sister|sibling)\s+of\b", r"\b(?:his|her)\s+(?:\w+\s+)?(?:brother|sister),?",
+        r"\b(?:brother|sister|sibling)\s+of\b",
+        r"\b(?:his|her)\s+(?:\w+\s+)?(?:brother|sister),?",
     ],
     "child": [
         r"\b(?:father|mother|parent)\s+of\b",
@@ -694,18 +842,23 @@ _REL_CUES: dict[str, list[str]] = {
     ],
 }
 _REL_RE = {r: [re.compile(p) for p in ps] for r, ps in _REL_CUES.items()}
-_WRITER_BY = re.compile(
-    r"\b(?:compos|writ|lyric|word|produc|direct|publish|arrang)\w*\s+(?:[\w,]+\s+){0,3}by$")
+_WRITER_BY = re.compile(r"\b(?:compos|writ|lyric|word|produc|direct|publish|arrang)\w*\s+(?:[\w,]+\s+){0,3}by$")
 _REL_RE["husband"] = _REL_RE["wife"] = _REL_RE["spouse"]
 # where a chunk title should appear near for "the X of the Y" (bridge) resolution
 _REL_WORDS: dict[str, tuple[str, ...]] = {
-    "director": ("direct",), "composer": ("music", "compos", "score"),
-    "performer": ("by", "record", "perform", "sung"), "producer": ("produc",),
-    "founder": ("found", "establish", "started"), "publisher": ("publish", "produc", "imprint"),
+    "director": ("direct",),
+    "composer": ("music", "compos", "score"),
+    "performer": ("by", "record", "perform", "sung"),
+    "producer": ("produc",),
+    "founder": ("found", "establish", "started"),
+    "publisher": ("publish", "produc", "imprint"),
     "father": ("son of", "daughter of", "father", "child of"),
-    "mother": ("mother", " and "), "spouse": ("married", "wife", "husband", "marriage"),
-    "husband": ("married", "husband"), "wife": ("married", "wife"),
-    "sibling": ("brother", "sister"), "child": ("son", "daughter", "father of", "mother of"),
+    "mother": ("mother", " and "),
+    "spouse": ("married", "wife", "husband", "marriage"),
+    "husband": ("married", "husband"),
+    "wife": ("married", "wife"),
+    "sibling": ("brother", "sister"),
+    "child": ("son", "daughter", "father of", "mother of"),
 }
 
 
@@ -714,23 +867,24 @@ def _parents(text: str) -> tuple[str, str]:
     B", "His parents were A and B". A female title or "her husband" marks A as the mother."""
     m = re.search(
         r"\b(?:son|daughter|child|children|sons|daughters|heir|offspring)\s+(?:\w+\s+)?of\b"
-        r"|\b[Bb]orn\b[^.;]{0,50}?\bto\b|\bparents\s+(?:were|are)\b", text)
+        r"|\b[Bb]orn\b[^.;]{0,50}?\bto\b|\bparents\s+(?:were|are)\b",
+        text,
+    )
     if not m:
         return "", ""
     first, end = _name_after_span(text, m.end())
     if not first:
         return "", ""
-    lead = text[m.end(): end]
-    tail = text[end: end + 160]
+    lead = text[m.end() : end]
+    tail = text[end : end + 160]
     # skip "(later Emperor Friedrich III)" / ", Sr. (1858-1900)" between the two parents
-    mm = re.match(
-        r"(?:[^.;()]|\([^()]*\)|\b[A-Z][a-z]?\.){0,80}?(?:,\s*|\s+)(?:and|by|&)\s+(?:of\s+)?",
-        tail)
+    mm = re.match(r"(?:[^.;()]|\([^()]*\)|\b[A-Z][a-z]?\.){0,80}?(?:,\s*|\s+)(?:and|by|&)\s+(?:of\s+)?", tail)
     second = _name_after(tail, mm.end()) if mm else ""
-    first_is_mother = bool(_FEMALE.search(lead)) or bool(
-        re.match(r"[^.;]{0,40}?\bher\s+husband\b", tail)
-    ) or bool(re.search(r", (?:Countess|Princess|Duchess|Queen|Lady|Empress)\b", first)) or (
-        first.split()[0] in _FEMALE_NAMES and not (second and second.split()[0] in _FEMALE_NAMES)
+    first_is_mother = (
+        bool(_FEMALE.search(lead))
+        or bool(re.match(r"[^.;]{0,40}?\bher\s+husband\b", tail))
+        or bool(re.search(r", (?:Countess|Princess|Duchess|Queen|Lady|Empress)\b", first))
+        or (first.split()[0] in _FEMALE_NAMES and not (second and second.split()[0] in _FEMALE_NAMES))
     )
     return (second, first) if first_is_mother else (first, second)
 
@@ -753,8 +907,7 @@ def _relation_names(rel: str, para: _Para) -> list[str]:
                 continue
             # "composed in 1960 by X" names a writer; singers often write their own songs,
             # so only demote it
-            demote = rel == "performer" and bool(
-                _WRITER_BY.search(text[max(0, m.start() - 45): m.end()]))
+            demote = rel == "performer" and bool(_WRITER_BY.search(text[max(0, m.start() - 45) : m.end()]))
             found.append((rank + 10 * demote, m.start(), n))
     found.sort()  # precise cues first ("recorded by" outranks a bare "by"), then position
     for _, _, n in found:
@@ -806,9 +959,7 @@ def _follow(rel: str, para: _Para, paras: Sequence[_Para]) -> tuple[str, _Para |
                 continue
             for cue in _INVERSE_CUES[rel]:
                 for m in re.finditer(cue, p.text):
-                    if _key(p.text[m.end(): m.end() + len(para.base_key) + 40]).startswith(
-                        name_k
-                    ):
+                    if _key(p.text[m.end() : m.end() + len(para.base_key) + 40]).startswith(name_k):
                         return _base(p.title), p
     # Last resort: the relation is not worded in a way we know ("a song from Alexi Murdoch's
     # EP"), but a paragraph we read is named here; the earliest such mention.
@@ -834,9 +985,11 @@ _KIND_WORDS = {
 
 _INVERSE_CUES = {
     "director": [r"\bdirected\s+(?:the\s+)?(?:\w+\s+)?(?:film\s+)?[\"“]?"],
-    "father": [r"\bfather\s+of\s+"], "mother": [r"\bmother\s+of\s+"],
+    "father": [r"\bfather\s+of\s+"],
+    "mother": [r"\bmother\s+of\s+"],
     "spouse": [r"\b(?:wife|husband|married)\s+(?:of|to)?\s*"],
-    "husband": [r"\b(?:husband\s+of|married)\s+"], "wife": [r"\b(?:wife\s+of|married)\s+"],
+    "husband": [r"\b(?:husband\s+of|married)\s+"],
+    "wife": [r"\b(?:wife\s+of|married)\s+"],
     "child": [r"\b(?:son|daughter)\s+of\s+"],
 }
 
@@ -863,16 +1016,61 @@ def _key_find(text: str, name: str) -> int:
 # ============================================================================ attributes
 
 _PLACE_SKIP = {
-    "the", "a", "an", "city", "town", "village", "small", "of", "near", "suburb", "district",
-    "hamlet", "port", "capital", "then", "present-day", "modern", "what", "is", "now", "rural",
-    "area", "region", "province", "municipality", "county", "neighborhood", "community",
+    "the",
+    "a",
+    "an",
+    "city",
+    "town",
+    "village",
+    "small",
+    "of",
+    "near",
+    "suburb",
+    "district",
+    "hamlet",
+    "port",
+    "capital",
+    "then",
+    "present-day",
+    "modern",
+    "what",
+    "is",
+    "now",
+    "rural",
+    "area",
+    "region",
+    "province",
+    "municipality",
+    "county",
+    "neighborhood",
+    "community",
 }
 
 
 _LANGUAGES = {
-    "Hindi", "Tamil", "Telugu", "Malayalam", "Kannada", "Bengali", "Marathi", "Urdu",
-    "Cantonese", "Mandarin", "Tagalog", "Sinhala", "Gujarati", "Odia", "Oriya", "Assamese",
-    "Bollywood", "Lollywood", "Catalan", "Basque", "Flemish", "English", "Latin",
+    "Hindi",
+    "Tamil",
+    "Telugu",
+    "Malayalam",
+    "Kannada",
+    "Bengali",
+    "Marathi",
+    "Urdu",
+    "Cantonese",
+    "Mandarin",
+    "Tagalog",
+    "Sinhala",
+    "Gujarati",
+    "Odia",
+    "Oriya",
+    "Assamese",
+    "Bollywood",
+    "Lollywood",
+    "Catalan",
+    "Basque",
+    "Flemish",
+    "English",
+    "Latin",
 }
 
 
@@ -881,14 +1079,13 @@ def _place_after(text: str, pos: int) -> str:
     usually the bare city: "Hollywood" for "Hollywood, California")."""
     skipped = 0
     for m in _TOKEN.finditer(text, pos, min(len(text), pos + 100)):
-        tok = m.group(0).strip("\"“”")
+        tok = m.group(0).strip('"“”')
         if tok.lower() in _PLACE_SKIP and skipped < 5:
             skipped += 1
             continue
         bare = tok.rstrip(",.")
         # not "in 1950", "in March", "in European history", "in Hindi films"
-        if (not tok or not tok[0].isupper() or bare in _MONTHS_CAP
-                or _is_adjective_demonym(bare) or bare in _LANGUAGES):
+        if not tok or not tok[0].isupper() or bare in _MONTHS_CAP or _is_adjective_demonym(bare) or bare in _LANGUAGES:
             return ""
         return _name_at(text, m.start(), max_tokens=5)
     return ""
@@ -903,11 +1100,11 @@ def _place_in_span(text: str, a: int, b: int) -> str:
         return _place_after(text, a + m.end())
     ds = _dates(text, a, b)
     if ds:
-        after = text[ds[0].end: b]
+        after = text[ds[0].end : b]
         m = re.match(r"\s*,\s*(?=[A-Z])", after)
         if m:
             return _name_at(text, ds[0].end + m.end(), max_tokens=5)
-        before = text[a: ds[0].start]
+        before = text[a : ds[0].start]
         m = re.search(r"(?:^|[;(–—-]|\bborn|\bdied)\s*([A-Z][^,;()]{1,40}),\s*$", before)
         # "(Milan, 4 August 1922 -" but not a birth name "(born Jens Vera Cruz Bosen, 1884"
         if m and not re.match(r"(?:born|c\.)", m.group(1)) and len(m.group(1).split()) <= 2:
@@ -925,18 +1122,20 @@ def _birthplace(text: str) -> str:
         if p and p not in _COUNTRY_LEVEL:
             return p
     for m in re.finditer(r"\b[Bb]orn\b", text):
-        seg = text[m.end(): m.end() + 120]
+        seg = text[m.end() : m.end() + 120]
         stop = re.search(r"[.;]\s|\bdied\b|\)", seg)
         seg_end = m.end() + (stop.start() if stop else len(seg))
-        for im in re.finditer(r"\b(?:in|at|near)\s+", text[m.end(): seg_end]):
+        for im in re.finditer(r"\b(?:in|at|near)\s+", text[m.end() : seg_end]):
             p = _place_after(text, m.end() + im.end())
             if p and p not in _COUNTRY_LEVEL:
                 return p
             backup = backup or p
         # "(born Versailles, 3 April 1806" but not a birth name "(born Robert Allen Zimmerman;"
-        pm = re.match(r"\s+([A-Z][^\s,;()]+(?:\s[A-Z][^\s,;()]+)?)(?:,\s*[A-Z][^,;()]{1,30})?"
-                      r",\s*(?=\d|" + _MON + ")",
-                      text[m.end(): m.end() + 60])
+        pm = re.match(
+            r"\s+([A-Z][^\s,;()]+(?:\s[A-Z][^\s,;()]+)?)(?:,\s*[A-Z][^,;()]{1,30})?"
+            r",\s*(?=\d|" + _MON + ")",
+            text[m.end() : m.end() + 60],
+        )
         if pm and pm.group(1) not in _COUNTRY_LEVEL and pm.group(1) not in _MONTHS_CAP:
             return pm.group(1)
     m = re.search(r"\b(?:native of|hails from|is from|was from)\s+", text)
@@ -959,10 +1158,10 @@ def _deathplace(text: str) -> str:
         if p and p not in _COUNTRY_LEVEL:
             return p
     for m in re.finditer(r"\b(?:died|death|killed|d\.)\b", text):
-        seg = text[m.end(): m.end() + 140]
+        seg = text[m.end() : m.end() + 140]
         stop = re.search(r"[.;]\s|\)", seg)
         seg_end = m.end() + (stop.start() if stop else len(seg))
-        for im in re.finditer(r"\b(?:in|at)\s+", text[m.end(): seg_end]):
+        for im in re.finditer(r"\b(?:in|at)\s+", text[m.end() : seg_end]):
             p = _place_after(text, m.end() + im.end())
             if p and p not in _COUNTRY_LEVEL:
                 return p
@@ -976,8 +1175,7 @@ def _any_place(text: str) -> str:
     for cue in (r"\b(?:in|at|from)\s+(?=[A-Z])", r"\b(?:to)\s+(?=[A-Z])"):
         for m in re.finditer(cue, text):
             p = _place_after(text, m.end())
-            if (p and p not in _COUNTRY_LEVEL and not p[0].isdigit()
-                    and not p.endswith(("'s", "’s")) and p.split()[0] not in _LEAD_TITLES):
+            if p and p not in _COUNTRY_LEVEL and not p[0].isdigit() and not p.endswith(("'s", "’s")) and p.split()[0] not in _LEAD_TITLES:
                 return p
     return ""
 
@@ -1013,7 +1211,8 @@ def _nationality(text: str) -> tuple[str, str]:
 
 _WORK_NOUN = re.compile(
     r"\b(?:film|movie|documentary|series|band|group|album|song|magazine|newspaper|novel|"
-    r"company|programme|program|show|drama|comedy|thriller|sitcom|opera)\b")
+    r"company|programme|program|show|drama|comedy|thriller|sitcom|opera)\b"
+)
 
 
 def _location_country(para: _Para) -> str:
@@ -1028,8 +1227,7 @@ def _location_country(para: _Para) -> str:
         if country:
             return country
     # skip the subject's own name ("Malian, Hamadan is a village ...")
-    start = len(_base(para.title)) if _key(text[: len(para.title) + 5]).startswith(
-        para.base_key) else 0
+    start = len(_base(para.title)) if _key(text[: len(para.title) + 5]).startswith(para.base_key) else 0
     ments = [m for m in _country_mentions(text) if m[0] >= start]
     if not ments:
         return ""
@@ -1043,14 +1241,50 @@ def _location_country(para: _Para) -> str:
 
 
 _CAUSES = [
-    "heart attack", "heart failure", "myocardial infarction", "lung cancer", "stomach cancer",
-    "pancreatic cancer", "breast cancer", "liver cancer", "prostate cancer", "brain tumor",
-    "leukemia", "cancer", "stroke", "pneumonia", "tuberculosis", "suicide", "drowning",
-    "cirrhosis", "diabetes", "kidney failure", "renal failure", "AIDS", "Alzheimer's disease",
-    "Parkinson's disease", "car accident", "traffic collision", "plane crash", "aviation accident",
-    "assassination", "murder", "execution", "hanged", "hanging", "cerebral hemorrhage",
-    "heart disease", "natural causes", "influenza", "malaria", "cholera", "smallpox",
-    "overdose", "emphysema", "sepsis", "COVID-19",
+    "heart attack",
+    "heart failure",
+    "myocardial infarction",
+    "lung cancer",
+    "stomach cancer",
+    "pancreatic cancer",
+    "breast cancer",
+    "liver cancer",
+    "prostate cancer",
+    "brain tumor",
+    "leukemia",
+    "cancer",
+    "stroke",
+    "pneumonia",
+    "tuberculosis",
+    "suicide",
+    "drowning",
+    "cirrhosis",
+    "diabetes",
+    "kidney failure",
+    "renal failure",
+    "AIDS",
+    "Alzheimer's disease",
+    "Parkinson's disease",
+    "car accident",
+    "traffic collision",
+    "plane crash",
+    "aviation accident",
+    "assassination",
+    "murder",
+    "execution",
+    "hanged",
+    "hanging",
+    "cerebral hemorrhage",
+    "heart disease",
+    "natural causes",
+    "influenza",
+    "malaria",
+    "cholera",
+    "smallpox",
+    "overdose",
+    "emphysema",
+    "sepsis",
+    "COVID-19",
 ]
 _CAUSE_RE = re.compile("|".join(re.escape(c) for c in _CAUSES), re.I)
 
@@ -1058,7 +1292,8 @@ _CAUSE_RE = re.compile("|".join(re.escape(c) for c in _CAUSES), re.I)
 _DIED_OF = re.compile(
     r"\b(?:died|death|dying|succumbed)\s+(?:\w+\s+){0,3}?(?:of|from|due to|to)\s+"
     r"(?:an?\s+|the\s+|complications\s+(?:of|from)\s+|(?:a\s+)?(?:sudden|long|short|"
-    r"brief|massive)\s+)*([a-zA-Z' -]+?)(?=\s+(?:in|at|on|aged|while|after|and)\b|[,.;(]|$)")
+    r"brief|massive)\s+)*([a-zA-Z' -]+?)(?=\s+(?:in|at|on|aged|while|after|and)\b|[,.;(]|$)"
+)
 
 
 def _cause_of_death(text: str) -> str:
@@ -1069,9 +1304,21 @@ def _cause_of_death(text: str) -> str:
         if km:
             return km.group(0)
         words = phrase.split()
-        if 0 < len(words) <= 3 and phrase.islower() and words[0] not in _NAME_BARRIERS | {
-            "his", "her", "their", "a", "the", "old", "natural",
-        }:
+        if (
+            0 < len(words) <= 3
+            and phrase.islower()
+            and words[0]
+            not in _NAME_BARRIERS
+            | {
+                "his",
+                "her",
+                "their",
+                "a",
+                "the",
+                "old",
+                "natural",
+            }
+        ):
             return phrase
     m = _CAUSE_RE.search(text)
     if m:
@@ -1090,7 +1337,8 @@ _INSTITUTION = re.compile(
 )
 _EDU_CUE = re.compile(
     r"\b(?:graduated|graduate|graduating|studied|educated|attended|alumnus|alumna|enrolled|"
-    r"degree|studies|trained|study|studying)\b")
+    r"degree|studies|trained|study|studying)\b"
+)
 
 
 def _education(text: str) -> str:
@@ -1114,7 +1362,9 @@ def _education(text: str) -> str:
 def _burial(text: str) -> str:
     m = re.search(
         r"\b(?:buried|interred|entombed|laid to rest|grave\s+is|remains\s+(?:are|were))\b"
-        r"(?:\s+\w+){0,3}?\s+(?:in|at)\s+", text)
+        r"(?:\s+\w+){0,3}?\s+(?:in|at)\s+",
+        text,
+    )
     if m:
         return _place_after(text, m.end())
     m = re.search(r"(?:[A-Z][\w'.-]*\s+){1,4}(?:Cemetery|Cathedral|Abbey|Church|Mausoleum)", text)
@@ -1124,7 +1374,9 @@ def _burial(text: str) -> str:
 def _employer(text: str) -> str:
     m = re.search(
         r"\b(?:worked|works|working|employed|taught|teaches|professor|lecturer|joined|employee)"
-        r"\b(?:\s+\w+){0,3}?\s+(?:at|for|by|of)\s+(?:the\s+)?(?=[A-Z])", text)
+        r"\b(?:\s+\w+){0,3}?\s+(?:at|for|by|of)\s+(?:the\s+)?(?=[A-Z])",
+        text,
+    )
     if m:
         return _name_at(text, m.end(), max_tokens=7)
     im = _INSTITUTION.search(text)
@@ -1134,13 +1386,18 @@ def _employer(text: str) -> str:
 def _award(text: str) -> str:
     m = re.search(
         r"\b(?:won|received|awarded|recipient of|winner of|honored with|honoured with)\s+"
-        r"(?:the\s+|an?\s+|two\s+|three\s+|several\s+)?(?=[A-Z])", text)
+        r"(?:the\s+|an?\s+|two\s+|three\s+|several\s+)?(?=[A-Z])",
+        text,
+    )
     if m:
         n = _name_at(text, m.end(), max_tokens=9)
         if n and n not in _COUNTRY_OF and not re.match(r"(?:Bachelor|Master|Doctor|Ph)", n):
             return n
-    m = re.search(r"(?:[A-Z][\w'.-]*\s+){1,5}(?:Award|Prize|Medal|Order)\b(?:\s+for\s+[A-Z]"
-                  r"[\w]*(?:\s+[A-Z][\w]*){0,3})?", text)
+    m = re.search(
+        r"(?:[A-Z][\w'.-]*\s+){1,5}(?:Award|Prize|Medal|Order)\b(?:\s+for\s+[A-Z]"
+        r"[\w]*(?:\s+[A-Z][\w]*){0,3})?",
+        text,
+    )
     return m.group(0).strip() if m else ""
 
 
@@ -1173,25 +1430,52 @@ class _Query(NamedTuple):
 
 # relation words in questions -> relation chain (applied left to right)
 _REL_PHRASES = {
-    "director": ("director",), "directors": ("director",), "composer": ("composer",),
-    "performer": ("performer",), "producer": ("producer",), "founder": ("founder",),
-    "publisher": ("publisher",), "father": ("father",), "mother": ("mother",),
-    "husband": ("husband",), "wife": ("wife",), "spouse": ("spouse",),
-    "paternal grandfather": ("father", "father"), "paternal grandmother": ("father", "mother"),
-    "maternal grandfather": ("mother", "father"), "maternal grandmother": ("mother", "mother"),
-    "father-in-law": ("spouse", "father"), "mother-in-law": ("spouse", "mother"),
-    "stepmother": ("father", "spouse"), "stepfather": ("mother", "spouse"),
-    "uncle": ("father", "sibling"), "aunt": ("father", "sibling"),
-    "sibling-in-law": ("spouse", "sibling"), "brother-in-law": ("spouse", "sibling"),
-    "sister-in-law": ("spouse", "sibling"), "son-in-law": ("child", "spouse"),
-    "daughter-in-law": ("child", "spouse"), "child-in-law": ("child", "spouse"),
-    "grandchild": ("child", "child"), "grandson": ("child", "child"),
-    "granddaughter": ("child", "child"), "child": ("child",), "son": ("child",),
-    "daughter": ("child",), "sibling": ("sibling",), "brother": ("sibling",),
-    "sister": ("sibling",), "company that published": ("publisher",),
-    "company that produced": ("producer",), "published": ("publisher",),
-    "produced": ("producer",), "released": ("publisher",), "distributed": ("publisher",),
-    "founded": ("founder",), "created": ("founder",), "creator": ("founder",),
+    "director": ("director",),
+    "directors": ("director",),
+    "composer": ("composer",),
+    "performer": ("performer",),
+    "producer": ("producer",),
+    "founder": ("founder",),
+    "publisher": ("publisher",),
+    "father": ("father",),
+    "mother": ("mother",),
+    "husband": ("husband",),
+    "wife": ("wife",),
+    "spouse": ("spouse",),
+    "paternal grandfather": ("father", "father"),
+    "paternal grandmother": ("father", "mother"),
+    "maternal grandfather": ("mother", "father"),
+    "maternal grandmother": ("mother", "mother"),
+    "father-in-law": ("spouse", "father"),
+    "mother-in-law": ("spouse", "mother"),
+    "stepmother": ("father", "spouse"),
+    "stepfather": ("mother", "spouse"),
+    "uncle": ("father", "sibling"),
+    "aunt": ("father", "sibling"),
+    "sibling-in-law": ("spouse", "sibling"),
+    "brother-in-law": ("spouse", "sibling"),
+    "sister-in-law": ("spouse", "sibling"),
+    "son-in-law": ("child", "spouse"),
+    "daughter-in-law": ("child", "spouse"),
+    "child-in-law": ("child", "spouse"),
+    "grandchild": ("child", "child"),
+    "grandson": ("child", "child"),
+    "granddaughter": ("child", "child"),
+    "child": ("child",),
+    "son": ("child",),
+    "daughter": ("child",),
+    "sibling": ("sibling",),
+    "brother": ("sibling",),
+    "sister": ("sibling",),
+    "company that published": ("publisher",),
+    "company that produced": ("producer",),
+    "published": ("publisher",),
+    "produced": ("producer",),
+    "released": ("publisher",),
+    "distributed": ("publisher",),
+    "founded": ("founder",),
+    "created": ("founder",),
+    "creator": ("founder",),
 }
 _REL_ALT = "|".join(re.escape(k) for k in sorted(_REL_PHRASES, key=len, reverse=True))
 _OF_REL = re.compile(
@@ -1202,34 +1486,42 @@ _OF_REL = re.compile(
 )
 _THAT_REL = re.compile(
     r"^(?:the\s+)?(?:company|organization|organisation|label|studio|firm)\s+that\s+"
-    r"(published|produced|released|distributed|founded|created)\s+(.+)$", re.I)
+    r"(published|produced|released|distributed|founded|created)\s+(.+)$",
+    re.I,
+)
 _POSS_REL = re.compile(rf"^(.+?)\s*['’]s\s+({_REL_ALT})$", re.I)
 
 _CHAIN_TEMPLATES = [
     (r"^when\s+is\s+(?P<s>.+?)\s*['’]s\s+birthday$", "birth"),
     (r"^when\s+(?:was|is|were)\s+(?P<s>.+?)\s+born$", "birth"),
-    (r"^what\s+is\s+the\s+(?:date\s+of\s+birth|birth\s*date|birthday)\s+of\s+(?P<s>.+)$",
-     "birth"),
+    (r"^what\s+is\s+the\s+(?:date\s+of\s+birth|birth\s*date|birthday)\s+of\s+(?P<s>.+)$", "birth"),
     (r"^when\s+did\s+(?P<s>.+?)\s+(?:die|pass away)$", "death"),
     (r"^what\s+is\s+the\s+date\s+of\s+death\s+of\s+(?P<s>.+)$", "death"),
     (r"^where\s+(?:was|is)\s+(?P<s>.+?)\s+born$", "birthplace"),
-    (r"^(?:what|where)\s+(?:is|was)\s+the\s+place\s+of\s+birth\s+of\s+(?P<s>.+)$",
-     "birthplace"),
+    (r"^(?:what|where)\s+(?:is|was)\s+the\s+place\s+of\s+birth\s+of\s+(?P<s>.+)$", "birthplace"),
     (r"^where\s+did\s+(?P<s>.+?)\s+die$", "deathplace"),
-    (r"^(?:what|where)\s+(?:is|was)\s+the\s+place\s+of\s+death\s+of\s+(?P<s>.+)$",
-     "deathplace"),
+    (r"^(?:what|where)\s+(?:is|was)\s+the\s+place\s+of\s+death\s+of\s+(?P<s>.+)$", "deathplace"),
     (r"^(?:what|where)\s+(?:is|was)\s+the\s+place\s+of\s+burial\s+of\s+(?P<s>.+)$", "burial"),
     (r"^where\s+(?:was|is)\s+(?P<s>.+?)\s+buried$", "burial"),
-    (r"^which\s+country\s+(?:is\s+|does\s+|did\s+|was\s+)?(?P<s>.+?)\s+(?:is|was|come)?\s*"
-     r"from$", "nationality"),
+    (
+        r"^which\s+country\s+(?:is\s+|does\s+|did\s+|was\s+)?(?P<s>.+?)\s+(?:is|was|come)?\s*"
+        r"from$",
+        "nationality",
+    ),
     (r"^what\s+(?:is\s+the\s+)?nationality\s+(?:is|was|of)\s+(?P<s>.+)$", "nationality"),
     (r"^why\s+did\s+(?P<s>.+?)\s+die$", "cause"),
     (r"^what\s+(?:is|was)\s+the\s+cause\s+of\s+death\s+of\s+(?P<s>.+)$", "cause"),
-    (r"^where\s+did\s+(?P<s>.+?)\s+(?:study|graduate(?:\s+from)?|get\s+educated|go\s+to\s+"
-     r"(?:school|college|university)|receive\s+(?:his|her)\s+education)$", "education"),
+    (
+        r"^where\s+did\s+(?P<s>.+?)\s+(?:study|graduate(?:\s+from)?|get\s+educated|go\s+to\s+"
+        r"(?:school|college|university)|receive\s+(?:his|her)\s+education)$",
+        "education",
+    ),
     (r"^where\s+(?:does|did)\s+(?P<s>.+?)\s+work(?:\s+at)?$", "employer"),
-    (r"^(?:which|what)\s+awards?\s+(?:did|does|was)\s+(?P<s>.+?)\s+(?:receive|win|get|"
-     r"given)$", "award"),
+    (
+        r"^(?:which|what)\s+awards?\s+(?:did|does|was)\s+(?P<s>.+?)\s+(?:receive|win|get|"
+        r"given)$",
+        "award",
+    ),
     (r"^what\s+is\s+the\s+award\s+that\s+(?P<s>.+?)\s+(?:got|received|won)$", "award"),
     (r"^(?:which|what)\s+awards?\s+(?P<s>.+?)\s+(?:got|received|won|get|receive|win)$", "award"),
     (r"^who\s+(?:is|was|are)\s+(?P<s>.+)$", "name"),
@@ -1252,11 +1544,32 @@ def _parse_subject(s: str) -> tuple[str, tuple[str, ...], str]:
 # ---- comparisons
 _SAME_CUE = re.compile(r"\bsame\s+(?:nationality|country|place)\b|\bboth\s+from\b", re.I)
 _SAME_TAILS = [
-    " have the same nationality", " share the same", " both located", ", located", " located",
-    " both from", ", both from", " from the same", ", from the same", " of the same",
-    " have the same", ", originate", " originate", ", have the directors", " have the directors",
-    " films have", ", born in", " born in the same", " both have", ", have ", " share ", ", both",
-    " both born", " have the director", " both ", " the same",
+    " have the same nationality",
+    " share the same",
+    " both located",
+    ", located",
+    " located",
+    " both from",
+    ", both from",
+    " from the same",
+    ", from the same",
+    " of the same",
+    " have the same",
+    ", originate",
+    " originate",
+    ", have the directors",
+    " have the directors",
+    " films have",
+    ", born in",
+    " born in the same",
+    " both have",
+    ", have ",
+    " share ",
+    ", both",
+    " both born",
+    " have the director",
+    " both ",
+    " the same",
 ]
 _SAME_HEAD = re.compile(r"^(?:are|do|did|does|were|was|is)\s+", re.I)
 _LEAD_FILLER = re.compile(
@@ -1277,7 +1590,7 @@ def _strip_filler(s: str) -> str:
 def _splits(region: str, sep: str) -> list[tuple[str, str]]:
     out = []
     for m in re.finditer(re.escape(sep), region):
-        a, b = _strip_filler(region[: m.start()]), _strip_filler(region[m.end():])
+        a, b = _strip_filler(region[: m.start()]), _strip_filler(region[m.end() :])
         b = re.sub(r"\s+films?$", "", b)
         if a and b:
             out.append((a.rstrip(","), b.rstrip(",")))
@@ -1315,8 +1628,12 @@ def _parse(question: str, titles: tuple[_Para, ...] = ()) -> _Query:
             attr = "nationality"
         else:
             attr = "country"
-        m = re.match(r"^(?:does|did|do|is|was)\s+(.+?)\s+have\s+the\s+same\s+nationality\s+as\s+"
-                     r"(.+)$", q_nomark, re.I)
+        m = re.match(
+            r"^(?:does|did|do|is|was)\s+(.+?)\s+have\s+the\s+same\s+nationality\s+as\s+"
+            r"(.+)$",
+            q_nomark,
+            re.I,
+        )
         if m:
             return _Query("same", (m.group(1), m.group(2)), via, attr)
         region = _SAME_HEAD.sub("", q_nomark)
@@ -1332,8 +1649,7 @@ def _parse(question: str, titles: tuple[_Para, ...] = ()) -> _Query:
 
     # --- "which/who ... first/later, A or B?" comparisons. Look for the cue words outside
     # the entity names ("Die schöne Lurette" is no death question).
-    head = re.split(r",\s| out of ", low, maxsplit=1)[0] if re.match(r"(?:which|who)", low) \
-        else low
+    head = re.split(r",\s| out of ", low, maxsplit=1)[0] if re.match(r"(?:which|who)", low) else low
     cmp_attr = ""
     if re.search(r"\b(?:born|older|younger|age)\b", head):
         cmp_attr = "birth"
@@ -1341,12 +1657,13 @@ def _parse(question: str, titles: tuple[_Para, ...] = ()) -> _Query:
         cmp_attr = "death"
     elif "lived longer" in head or "live longer" in head:
         cmp_attr = "lifespan"
-    elif re.search(r"\b(?:came out|released|published|come out|premiered|made|founded|"
-                   r"established|formed)\b", head):
+    elif re.search(
+        r"\b(?:came out|released|published|come out|premiered|made|founded|"
+        r"established|formed)\b",
+        head,
+    ):
         cmp_attr = "release"
-    is_cmp = bool(cmp_attr) and (
-        re.match(r"(?:which|who|whose)\b", low) or re.match(r"(?:was|is|did)\s.+\bor\b", low)
-    )
+    is_cmp = bool(cmp_attr) and (re.match(r"(?:which|who|whose)\b", low) or re.match(r"(?:was|is|did)\s.+\bor\b", low))
     if is_cmp and (" or " in q_nomark or " and " in q_nomark):
         via = ("director",) if re.search(r"\bdirector\b", low) else ()
         if re.search(r"\b(?:later|more recently|younger|last|recent|latest|longer)\b", head):
@@ -1354,8 +1671,12 @@ def _parse(question: str, titles: tuple[_Para, ...] = ()) -> _Query:
         else:
             pick = "min"
         region = ""
-        m = re.match(r"^(?:was|is|did)\s+(.+?)\s+(?:born|die|died|released|older|younger|"
-                     r"the\s+older|the\s+younger)\b", q_nomark, re.I)
+        m = re.match(
+            r"^(?:was|is|did)\s+(.+?)\s+(?:born|die|died|released|older|younger|"
+            r"the\s+older|the\s+younger)\b",
+            q_nomark,
+            re.I,
+        )
         if m and " or " in m.group(1):
             region = m.group(1)
         elif " out of " in q_nomark:
@@ -1424,7 +1745,9 @@ def _read_attr(attr: str, para: _Para) -> tuple[str, object]:
         p = _any_place(text)
         return p, _key(p) or None
     extract = {
-        "cause": _cause_of_death, "education": _education, "employer": _employer,
+        "cause": _cause_of_death,
+        "education": _education,
+        "employer": _employer,
         "award": _award,
     }.get(attr)
     if extract is None:
@@ -1433,8 +1756,7 @@ def _read_attr(attr: str, para: _Para) -> tuple[str, object]:
     return v, v or None
 
 
-def _walk(entity: str, rels: tuple[str, ...], paras: tuple[_Para, ...]
-          ) -> tuple[_Para | None, str, bool]:
+def _walk(entity: str, rels: tuple[str, ...], paras: tuple[_Para, ...]) -> tuple[_Para | None, str, bool]:
     """Follow `rels` from the entity's paragraph: (last paragraph reached, last name, ok)."""
     para = _find(entity, paras)
     if para is None:
@@ -1481,7 +1803,6 @@ _ALT_VIA: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {
 }
 
 
-
 def _solve_name(q: _Query, paras: tuple[_Para, ...]) -> _Solution:
     """ "Who is the <relation> of X?": the answer is a name, not an attribute."""
     entity = q.entities[0]
@@ -1489,8 +1810,7 @@ def _solve_name(q: _Query, paras: tuple[_Para, ...]) -> _Solution:
     # 1. X's paragraph may say it outright: "Her paternal grandfather was Henry the Lion".
     if anchor is not None and len(q.via) > 1 and q.phrase:
         words = r"[\s-]+".join(re.escape(w) for w in re.split(r"[\s-]+", q.phrase))
-        m = re.search(rf"\b(?:his|her|their)\s+(?:\w+\s+)?{words},?\s+(?:(?:was|is)\s+)?",
-                      anchor.text, re.I)
+        m = re.search(rf"\b(?:his|her|their)\s+(?:\w+\s+)?{words},?\s+(?:(?:was|is)\s+)?", anchor.text, re.I)
         if m:
             n = _name_after(anchor.text, m.end())
             if n:
@@ -1529,7 +1849,7 @@ def _direct_statement(q: _Query, paras: tuple[_Para, ...]) -> str:
     target = _base(q.entities[0])
     for p in paras:
         for m in re.finditer(rf"\b{words}\s+of\s+(?:\w+\s+){{0,2}}?", p.text):
-            if _key_find(p.text[m.end(): m.end() + len(target) + 30], target) == 0:
+            if _key_find(p.text[m.end() : m.end() + len(target) + 30], target) == 0:
                 return _base(p.title)
     return ""
 
@@ -1675,8 +1995,7 @@ _STOP = set(
 
 
 @lru_cache(maxsize=4096)
-def _plan_state(question: str, read: tuple[tuple[str, str], ...]
-                ) -> tuple[tuple[str, ...], frozenset[str]]:
+def _plan_state(question: str, read: tuple[tuple[str, str], ...]) -> tuple[tuple[str, ...], frozenset[str]]:
     """Where the question's plan stands after `read`: (names the next hop points at, titles
     of read paragraphs where it is stuck: the relation or attribute it needs there was not
     found, so a later chunk of that paragraph may hold it)."""

@@ -200,8 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_baseline)
 
     sub.add_parser("demos", help="the demos stage: heuristic episodes on train (params.yaml `demos`)").set_defaults(func=cmd_demos)
-    sub.add_parser("sft", help="the sft stage: behaviour cloning, one checkpoint per seed (`sft`, `train.seeds`)").set_defaults(func=cmd_sft)
-    sub.add_parser("grpo", help="the grpo stage: GRPO from each seed's SFT checkpoint; resumes a killed run (`grpo`)").set_defaults(func=cmd_grpo)
+    sub.add_parser("sft", help="the sft stage: behaviour cloning, one checkpoint per seed (`sft`, `train.seeds`)").set_defaults(
+        func=cmd_sft
+    )
+    sub.add_parser("grpo", help="the grpo stage: GRPO from each seed's SFT checkpoint; resumes a killed run (`grpo`)").set_defaults(
+        func=cmd_grpo
+    )
     sub.add_parser("evaluate", help="the evaluate stage: SFT and GRPO checkpoints of every seed on val and dev (`evaluate`)").set_defaults(
         func=cmd_evaluate
     )
@@ -209,7 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("report", help="the report stage: reports/results.md and PNG plots").set_defaults(func=cmd_report)
 
     e = sub.add_parser("eval", help="evaluate one policy; writes metrics.json, predictions.json, episodes.jsonl")
-    e.add_argument("--policy", required=True, help="random | heuristic | read_all | oracle | PATH to a checkpoint .json (local policy or Tinker pointer)")
+    e.add_argument(
+        "--policy",
+        required=True,
+        help="random | heuristic | read_all | oracle | PATH to a checkpoint .json (local policy or Tinker pointer)",
+    )
     e.add_argument("--tasks", required=True, help="a split (train/val/dev) or a JSONL file: prepared tasks or raw 2Wiki in either layout")
     e.add_argument("--out", required=True, help="output folder")
     e.add_argument("--seed", type=int, default=0)

@@ -152,7 +152,11 @@ def parse_record(obj: Any, file: str, line: int) -> RawRecord:
     if "answer" not in merged and isinstance(golden, list) and golden:
         merged["answer"] = golden[0]
     # The hub layout lists the answer with its aliases; the official scorer accepts any of them.
-    aliases = tuple(dict.fromkeys(a for a in golden if isinstance(a, str) and a.strip() and a != merged["answer"])) if isinstance(golden, list) else ()
+    aliases = (
+        tuple(dict.fromkeys(a for a in golden if isinstance(a, str) and a.strip() and a != merged["answer"]))
+        if isinstance(golden, list)
+        else ()
+    )
     question = _get(merged, "question", file, line, str)
     answer = _get(merged, "answer", file, line, str)
     qtype = _get(merged, "type", file, line, str)
@@ -488,7 +492,9 @@ def main(params: Params | None = None) -> int:
 
     params = params or load_params()
     manifest = prepare(params)
-    with stage_run(params.tracking, "prepare", {"stage": "prepare", "data.source": f"{manifest['source']['kind']}:{manifest['source']['location']}"}) as run:
+    with stage_run(
+        params.tracking, "prepare", {"stage": "prepare", "data.source": f"{manifest['source']['kind']}:{manifest['source']['location']}"}
+    ) as run:
         run.log_params({f"data.{k}": v for k, v in manifest["params"].items()} | {"data.source": params.data.source})
         run.log_metrics({f"data/{name}_tasks": v["tasks"] for name, v in manifest["splits"].items()})
         run.set_tags({f"data.{name}.sha256": v["sha256"] for name, v in manifest["inputs"].items()})

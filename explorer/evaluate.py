@@ -88,7 +88,9 @@ def evaluate(
 
         it = tqdm(tasks, desc=f"eval {policy_name}", unit="q", file=sys.stderr, leave=False, disable=None)  # off when not a TTY
     episodes = [
-        run_episode(t, make_policy(policy, t) if isinstance(policy, str) else policy, env_cfg, reward_cfg, episode_rng(seed, t.id), policy_name)
+        run_episode(
+            t, make_policy(policy, t) if isinstance(policy, str) else policy, env_cfg, reward_cfg, episode_rng(seed, t.id), policy_name
+        )
         for t in it
     ]
     return summarize(tasks, episodes), episodes
@@ -125,7 +127,14 @@ def flat_metrics(m: dict[str, Any], prefix: str = "eval") -> dict[str, float]:
 
 
 def run_and_record(
-    params: Params, policy: str, tasks: list[Task], tasks_label: str, out_dir: Path, seed: int, progress: bool = True, run_name: str | None = None,
+    params: Params,
+    policy: str,
+    tasks: list[Task],
+    tasks_label: str,
+    out_dir: Path,
+    seed: int,
+    progress: bool = True,
+    run_name: str | None = None,
     train_seed: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate, write the three outputs, log one MLflow run, print the summary line.
@@ -196,7 +205,9 @@ def paired_comparison(a: dict[str, float], b: dict[str, float], resamples: int =
             "ci95": [round(float(lo), 4), round(float(hi), 4)]}  # fmt: skip
 
 
-def compare_seeds(grpo: dict[int, dict[str, float]], sft: dict[int, dict[str, float]], heuristic: dict[str, float] | None) -> dict[str, Any]:
+def compare_seeds(
+    grpo: dict[int, dict[str, float]], sft: dict[int, dict[str, float]], heuristic: dict[str, float] | None
+) -> dict[str, Any]:
     """Per-question F1 of each seed's GRPO against its own SFT checkpoint (where evaluated) and
     against the heuristic baseline (if given), keyed `grpo_vs_sft/seed0`, ..."""
     result: dict[str, Any] = {}
@@ -245,12 +256,22 @@ def evaluate_checkpoints(params: Params) -> dict[str, Any]:
                     raise FileNotFoundError(f"no checkpoint {path}: run the {name} stage first")
                 out = Path(cfg.out_dir) / name / f"seed{seed}" / split
                 per_seed[seed] = run_and_record(
-                    params, str(path), tasks, label, out, seed=0, progress=False, run_name=f"eval-{name}-seed{seed}-{split}", train_seed=seed
+                    params,
+                    str(path),
+                    tasks,
+                    label,
+                    out,
+                    seed=0,
+                    progress=False,
+                    run_name=f"eval-{name}-seed{seed}-{split}",
+                    train_seed=seed,
                 )
             summary.setdefault(name, {})[split] = {
                 "seeds": list(by_seed),
                 **{k: mean_std([m[k] for m in per_seed.values()]) for k in SEED_KEYS},
-                "by_type_f1": {t: mean_std([m["by_type"][t]["f1"] for m in per_seed.values()]) for t in next(iter(per_seed.values()))["by_type"]},
+                "by_type_f1": {
+                    t: mean_std([m["by_type"][t]["f1"] for m in per_seed.values()]) for t in next(iter(per_seed.values()))["by_type"]
+                },
                 "per_seed": {str(s): {k: m[k] for k in SEED_KEYS} for s, m in per_seed.items()},
             }
         summary["grpo"][split]["paired"] = paired_against(params, split)

@@ -65,21 +65,43 @@ def seeds_table(summary: dict[str, Any], baselines: dict[str, Any], baseline_spl
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         if split == baseline_split:
             for policy, m in baselines.items():
-                row = [policy, "-", _fmt(m["f1"]), _fmt(m["em"]), _fmt(m["answer_rate"]), _fmt(m["avg_opens"], 2), _fmt(m["avg_tokens_read"], 1)]
+                row = [
+                    policy,
+                    "-",
+                    _fmt(m["f1"]),
+                    _fmt(m["em"]),
+                    _fmt(m["answer_rate"]),
+                    _fmt(m["avg_opens"], 2),
+                    _fmt(m["avg_tokens_read"], 1),
+                ]
                 row += [_fmt(m["by_type"].get(t, {}).get("f1")) for t in QUESTION_TYPES]
                 lines.append("| " + " | ".join(row) + " |")
         for name, by_split in summary.items():
             m = by_split[split]
-            row = [f"**{name}**", str(len(m["seeds"])), _ms(m["f1"]), _ms(m["em"]), _ms(m["answer_rate"]), _ms(m["avg_opens"], 2), _ms(m["avg_tokens_read"], 1)]
+            row = [
+                f"**{name}**",
+                str(len(m["seeds"])),
+                _ms(m["f1"]),
+                _ms(m["em"]),
+                _ms(m["answer_rate"]),
+                _ms(m["avg_opens"], 2),
+                _ms(m["avg_tokens_read"], 1),
+            ]
             row += [_ms(m["by_type_f1"][t]) if t in m["by_type_f1"] else "-" for t in QUESTION_TYPES]
             lines.append("| " + " | ".join(row) + " |")
         lines += [""]
         for name, by_split in summary.items():
             per = by_split[split]["per_seed"]
-            lines.append(f"{name} per seed ({split}): " + "; ".join(f"seed {s}: F1 {m['f1']:.3f}, tokens {m['avg_tokens_read']:.0f}" for s, m in per.items()))
+            lines.append(
+                f"{name} per seed ({split}): "
+                + "; ".join(f"seed {s}: F1 {m['f1']:.3f}, tokens {m['avg_tokens_read']:.0f}" for s, m in per.items())
+            )
         lines += ["", *paired_lines(summary.get("grpo", {}).get(split, {}).get("paired", {}))]
         lines.append("")
-    lines.append("Original study (Qwen3-8B on Tinker, for reference): " + "; ".join(f"{k} F1 {f1} / EM {_fmt(em)}" for k, (f1, em) in ORIGINAL_STUDY.items()))
+    lines.append(
+        "Original study (Qwen3-8B on Tinker, for reference): "
+        + "; ".join(f"{k} F1 {f1} / EM {_fmt(em)}" for k, (f1, em) in ORIGINAL_STUDY.items())
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -90,16 +112,28 @@ def _rows(baselines: dict[str, Any], learned: dict[str, Any], split: str) -> lis
     """One row per policy on `split`: rule baselines (one run) and learned policies (mean/std over seeds)."""
     rows = []
     for policy, m in baselines.items():
-        rows.append({"policy": policy, "seeds": None, **{k: (m[k], None) for k in ("f1", "em", "answer_rate", "avg_opens", "avg_tokens_read")}})
+        rows.append(
+            {"policy": policy, "seeds": None, **{k: (m[k], None) for k in ("f1", "em", "answer_rate", "avg_opens", "avg_tokens_read")}}
+        )
     for name, by_split in learned.items():
         if split in by_split:
             m = by_split[split]
-            rows.append({"policy": name, "seeds": len(m["seeds"]), **{k: (m[k]["mean"], m[k]["std"]) for k in ("f1", "em", "answer_rate", "avg_opens", "avg_tokens_read")}})
+            rows.append(
+                {
+                    "policy": name,
+                    "seeds": len(m["seeds"]),
+                    **{k: (m[k]["mean"], m[k]["std"]) for k in ("f1", "em", "answer_rate", "avg_opens", "avg_tokens_read")},
+                }
+            )
     return rows
 
 
 # What each prepared split is drawn from (see explorer/data.py build_splits).
-SPLIT_ORIGIN = {"dev": ", drawn from the official 2Wiki dev set", "train": ", from the official train set", "val": ", held out from the official train set"}
+SPLIT_ORIGIN = {
+    "dev": ", drawn from the official 2Wiki dev set",
+    "train": ", from the official train set",
+    "val": ", held out from the official train set",
+}
 
 
 def results_markdown(rows: list[dict[str, Any]], split: str, n: int, manifest: dict[str, Any], paired: dict[str, Any] | None = None) -> str:
@@ -170,7 +204,14 @@ def plot_comparison(baselines: dict[str, Any], learned: dict[str, Any], split: s
     width = 0.8 / max(1, len(series))
     x = np.arange(len(QUESTION_TYPES))
     for i, (policy, (means, stds)) in enumerate(series.items()):
-        ax.bar(x + i * width, [means.get(t, 0) for t in QUESTION_TYPES], width, yerr=[stds.get(t, 0) for t in QUESTION_TYPES], label=policy, capsize=2)
+        ax.bar(
+            x + i * width,
+            [means.get(t, 0) for t in QUESTION_TYPES],
+            width,
+            yerr=[stds.get(t, 0) for t in QUESTION_TYPES],
+            label=policy,
+            capsize=2,
+        )
     ax.set_xticks(x + width * (len(series) - 1) / 2, QUESTION_TYPES)
     ax.set_ylabel("F1")
     ax.set_title(f"F1 per question type ({split})")
@@ -185,6 +226,7 @@ def main(params: Any = None) -> int:
 
     from explorer.config import load_params
     from explorer.io import atomic_write_text
+
     params = params or load_params()
     split = params.baseline.split
     baselines = json.loads((Path(params.baseline.out_dir) / "metrics.json").read_text())

@@ -126,7 +126,10 @@ def stage_run(cfg: TrackingConfig, run_name: str, tags: Mapping[str, str] | None
     run = _reopen(client, run_id, exp_id) if run_id is not None else None
     if run is None:
         if run_id is not None:
-            print(f"note: MLflow run {run_id} of the interrupted stage is gone from {resolve_uri(cfg)}; logging into a new run", file=sys.stderr)
+            print(
+                f"note: MLflow run {run_id} of the interrupted stage is gone from {resolve_uri(cfg)}; logging into a new run",
+                file=sys.stderr,
+            )
         run = client.create_run(exp_id, run_name=run_name, tags=all_tags)
     try:
         yield Run(client, run.info.run_id)

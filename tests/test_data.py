@@ -5,7 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import hub_record, raw_record, write_jsonl
+from helpers import hub_record, raw_record, write_jsonl
 
 from explorer import tokens
 from explorer.config import DataConfig, Params

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import hub_record, raw_record, write_jsonl
+from helpers import hub_record, raw_record, write_jsonl
 
 from explorer.cli import main
 

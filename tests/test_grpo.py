@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import tiny_records, write_jsonl
+from helpers import tiny_records, write_jsonl
 
 from explorer.cli import main as cli_main
 from explorer.config import GRPOConfig
@@ -50,7 +50,9 @@ def test_loss_gradient_matches_finite_differences(task):
     w = rng.normal(size=N_FEATURES) * 0.1
     _, grad, _ = loss_and_grad(w, batch, cfg)
     eps = 1e-6
-    num = np.array([(loss_and_grad(w + eps * e, batch, cfg)[0] - loss_and_grad(w - eps * e, batch, cfg)[0]) / (2 * eps) for e in np.eye(N_FEATURES)])
+    num = np.array(
+        [(loss_and_grad(w + eps * e, batch, cfg)[0] - loss_and_grad(w - eps * e, batch, cfg)[0]) / (2 * eps) for e in np.eye(N_FEATURES)]
+    )
     assert np.allclose(grad, num, atol=1e-5)
 
 
@@ -178,6 +180,7 @@ def test_a_rerun_keeps_finished_seeds_and_retrains_only_the_unfinished(tmp_path,
     params["train"]["seeds"] = [0, 1]
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     _run_stages(project, monkeypatch, "prepare", "demos", "sft", "grpo")
+
     def last(seed):
         return load_policy(project / f"models/grpo/seed{seed}/last.json").weights
 

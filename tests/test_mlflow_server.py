@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import raw_record, write_jsonl
+from helpers import raw_record, write_jsonl
 
 from explorer.cli import main
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.real_data
 
 @pytest.fixture(scope="module")
 def dev_tasks():
-    from conftest import SHARED_2WIKI
+    from helpers import SHARED_2WIKI
 
     if not (SHARED_2WIKI / "dev.jsonl").exists():
         pytest.skip(f"real 2Wiki records not found at {SHARED_2WIKI}")

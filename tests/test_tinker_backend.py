@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import tiny_records, write_jsonl
+from helpers import tiny_records, write_jsonl
 
 tinker = pytest.importorskip("tinker")
 from tinker_standin import StandIn  # noqa: E402

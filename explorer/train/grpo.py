@@ -126,7 +126,10 @@ def params_fingerprint(cfg: GRPOConfig, seed: int, env_cfg: EnvConfig, reward_cf
     """What a saved state (or a finished run's done.json) must match to be reused: everything that
     shapes the run — params, seed, SFT weights, the train and val tasks' full content, the code."""
     run_cfg = {k: v for k, v in asdict(cfg).items() if k not in ("out_dir", "checkpoint_every")}  # change no result
-    blob = json.dumps([run_cfg, seed, asdict(env_cfg), asdict(reward_cfg), init_weights.tolist(), repr_hash((train, val)), source_hash(*TRAINING_CODE)], sort_keys=True)
+    blob = json.dumps(
+        [run_cfg, seed, asdict(env_cfg), asdict(reward_cfg), init_weights.tolist(), repr_hash((train, val)), source_hash(*TRAINING_CODE)],
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -232,7 +235,12 @@ class GRPOTrainer:
             for _ in range(cfg.epochs_per_step):
                 loss, grad, stats = loss_and_grad(self.w, batch, cfg)
                 self.w = self.opt.step(self.w, grad)
-            update = {"policy/entropy": stats["entropy"], "policy/kl_to_sft": stats["kl"], "policy/clip_frac": stats["clip_frac"], "loss": loss}
+            update = {
+                "policy/entropy": stats["entropy"],
+                "policy/kl_to_sft": stats["kl"],
+                "policy/clip_frac": stats["clip_frac"],
+                "loss": loss,
+            }
 
         def mean(key: str) -> float:
             return float(np.mean([m[key] for m in metrics_all]))
@@ -246,7 +254,13 @@ class GRPOTrainer:
 
     def eval_val(self) -> dict[str, float]:
         m, _ = evaluate(self.val, LocalPolicy(self.w, greedy=True), self.env_cfg, self.reward_cfg, progress=False)
-        return {"val/reward": m["avg_reward"], "val/f1": m["f1"], "val/em": m["em"], "val/tokens_read": m["avg_tokens_read"], "val/opens": m["avg_opens"]}
+        return {
+            "val/reward": m["avg_reward"],
+            "val/f1": m["f1"],
+            "val/em": m["em"],
+            "val/tokens_read": m["avg_tokens_read"],
+            "val/opens": m["avg_opens"],
+        }
 
     # -------------------------------------------------------------- the loop
     def run(self) -> dict[str, Any]:
@@ -312,21 +326,34 @@ def main(params: Params | None = None) -> int:
         out = run_dir(cfg, seed)
         trainer = GRPOTrainer(cfg, seed, params.env, params.reward, train, val, load_policy(init_path).weights, out)
         if (done := trainer.finished_before()) is not None:
-            print(f"grpo seed {seed}: {out} already holds a finished run with these params, data and code (best val/f1 "
-                  f"{done['best']['val/f1']:.3f} at step {done['best']['step']}); kept. Delete {trainer.done_path} to retrain.")
+            print(
+                f"grpo seed {seed}: {out} already holds a finished run with these params, data and code (best val/f1 "
+                f"{done['best']['val/f1']:.3f} at step {done['best']['step']}); kept. Delete {trainer.done_path} to retrain."
+            )
             histories[f"seed {seed}"] = [(h.pop("step"), h) for h in json.loads((out / "history.json").read_text())]
             continue
         # a resumed trainer knows the MLflow run of the killed process, which then continues
         with stage_run(params.tracking, f"grpo-seed{seed}", {"stage": "grpo", "seed": str(seed)}, run_id=trainer.run_id) as run:
             trainer.run_id, trainer.tracker = run.run_id, run
             if trainer.resumed_from is None:
-                run.log_params({f"grpo.{k}": v for k, v in asdict(cfg).items()} | {"seed": seed, "grpo.init": str(init_path), "reward.variant": params.reward.variant})
+                run.log_params(
+                    {f"grpo.{k}": v for k, v in asdict(cfg).items()}
+                    | {"seed": seed, "grpo.init": str(init_path), "reward.variant": params.reward.variant}
+                )
             result = trainer.run()
             plot = plot_grpo_curves({f"seed {seed}": trainer.history}, out / "curves.png")
             run.log_artifact(plot)
-            run.set_tags({"checkpoint.best": str((out / "best.json").resolve()), "checkpoint.last": str((out / "last.json").resolve()), "best_step": str(result["best"]["step"])})
+            run.set_tags(
+                {
+                    "checkpoint.best": str((out / "best.json").resolve()),
+                    "checkpoint.last": str((out / "last.json").resolve()),
+                    "best_step": str(result["best"]["step"]),
+                }
+            )
         histories[f"seed {seed}"] = trainer.history
-        print(f"grpo seed {seed}: best val/reward {result['best']['val/reward']:.3f} (val/f1 {result['best']['val/f1']:.3f}) at step {result['best']['step']} -> {out}/best.json")
+        print(
+            f"grpo seed {seed}: best val/reward {result['best']['val/reward']:.3f} (val/f1 {result['best']['val/f1']:.3f}) at step {result['best']['step']} -> {out}/best.json"
+        )
     plot_grpo_curves(histories, Path("reports/plots/grpo_curves.png"))
     return 0
 

@@ -95,7 +95,9 @@ def main(params: Params | None = None) -> int:
     print(f"sft: {len(examples)} demonstrated steps from {len(lines)} demos ({unmatched} with no matching action, skipped)")
     for seed in params.train.seeds:
         with stage_run(params.tracking, f"sft-seed{seed}", {"stage": "sft", "seed": str(seed)}) as run:
-            run.log_params({f"sft.{k}": v for k, v in asdict(cfg).items()} | {"seed": seed, "sft.examples": len(examples), "sft.unmatched": unmatched})
+            run.log_params(
+                {f"sft.{k}": v for k, v in asdict(cfg).items()} | {"seed": seed, "sft.examples": len(examples), "sft.unmatched": unmatched}
+            )
             w, history = train_sft(examples, cfg, seed)
             run.log_metrics_history([(h["epoch"], {k: v for k, v in h.items() if k != "epoch"}) for h in history])
             out = checkpoint_path(cfg, seed)
