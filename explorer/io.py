@@ -48,13 +48,3 @@ def repr_hash(obj: Any) -> str:
     """sha256 of `repr(obj)`: a fingerprint of frozen dataclasses such as the tasks a run trains on
     (their repr holds every field, so any change of content changes it)."""
     return hashlib.sha256(repr(obj).encode()).hexdigest()
-
-
-def source_hash(*modules: str) -> str:
-    """A hash of the named source files of the `explorer` package (paths relative to it): part
-    of a run's fingerprint, so a resume point or finished run is not reused under other code."""
-    package = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for name in modules:
-        h.update(name.encode() + b"\0" + (package / name).read_bytes())
-    return h.hexdigest()[:16]

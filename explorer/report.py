@@ -1,8 +1,7 @@
-"""Markdown tables from metrics files."""
+"""Markdown tables from the stages' metrics (pure: dicts in, text out)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 QUESTION_TYPES = ("comparison", "bridge_comparison", "compositional", "inference")
@@ -108,7 +107,7 @@ def seeds_table(summary: dict[str, Any], baselines: dict[str, Any], baseline_spl
 # ----------------------------------------------------------------------------- the report stage
 
 
-def _rows(baselines: dict[str, Any], learned: dict[str, Any], split: str) -> list[dict[str, Any]]:
+def result_rows(baselines: dict[str, Any], learned: dict[str, Any], split: str) -> list[dict[str, Any]]:
     """One row per policy on `split`: rule baselines (one run) and learned policies (mean/std over seeds)."""
     rows = []
     for policy, m in baselines.items():
@@ -170,81 +169,3 @@ def results_markdown(rows: list[dict[str, Any]], split: str, n: int, manifest: d
         "",
     ]
     return "\n".join(lines)
-
-
-def plot_frontier(rows: list[dict[str, Any]], path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    from explorer.plots import save_figure
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    for r in rows:
-        (x, xs), (y, ys) = r["avg_tokens_read"], r["f1"]
-        ax.errorbar(x, y, xerr=xs or 0, yerr=ys or 0, fmt="o", capsize=3, label=f"{r['policy']} ({y:.3f} F1, {x:.0f} tok)")
-    ax.set_xlabel("average tokens read (Qwen3 tokens)")
-    ax.set_ylabel("F1")
-    ax.set_title("Accuracy vs reading cost")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.grid(alpha=0.3)
-    return save_figure(fig, path)
-
-
-def plot_comparison(baselines: dict[str, Any], learned: dict[str, Any], split: str, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from explorer.plots import save_figure
-
-    series = {p: ({t: m["by_type"][t]["f1"] for t in QUESTION_TYPES if t in m["by_type"]}, {}) for p, m in baselines.items()}
-    for name, by_split in learned.items():
-        if split in by_split:
-            bt = by_split[split]["by_type_f1"]
-            series[name] = ({t: bt[t]["mean"] for t in bt}, {t: bt[t]["std"] for t in bt})
-    fig, ax = plt.subplots(figsize=(8.5, 4.2))
-    width = 0.8 / max(1, len(series))
-    x = np.arange(len(QUESTION_TYPES))
-    for i, (policy, (means, stds)) in enumerate(series.items()):
-        ax.bar(
-            x + i * width,
-            [means.get(t, 0) for t in QUESTION_TYPES],
-            width,
-            yerr=[stds.get(t, 0) for t in QUESTION_TYPES],
-            label=policy,
-            capsize=2,
-        )
-    ax.set_xticks(x + width * (len(series) - 1) / 2, QUESTION_TYPES)
-    ax.set_ylabel("F1")
-    ax.set_title(f"F1 per question type ({split})")
-    ax.legend(fontsize=8, ncol=3)
-    ax.grid(axis="y", alpha=0.3)
-    return save_figure(fig, path)
-
-
-def main(params: Any = None) -> int:
-    """The `report` stage: reports/results.md and the PNG plots, from the stages' metrics files."""
-    import json
-
-    from explorer.config import load_params
-    from explorer.io import atomic_write_text
-
-    params = params or load_params()
-    split = params.baseline.split
-    baselines = json.loads((Path(params.baseline.out_dir) / "metrics.json").read_text())
-    learned = json.loads((Path(params.evaluate.out_dir) / "metrics.json").read_text())
-    manifest = json.loads((Path(params.data.out_dir) / "manifest.json").read_text())
-    rows = _rows(baselines, learned, split)
-    plots = Path("reports/plots")
-    plot_frontier(rows, plots / "frontier.png")
-    plot_comparison(baselines, learned, split, plots / "comparison.png")
-    n = next(iter(baselines.values()))["n"] if baselines else 0
-    text = results_markdown(rows, split, n, manifest, learned.get("grpo", {}).get(split, {}).get("paired"))
-    atomic_write_text("reports/results.md", text)
-    print(text)
-    from explorer.tracking import stage_run
-
-    with stage_run(params.tracking, "report", {"stage": "report"}) as run:
-        run.log_metrics({f"results/{r['policy']}/{k}": r[k][0] for r in rows for k in ("f1", "em", "avg_tokens_read")})
-        for path in ("reports/results.md", plots / "frontier.png", plots / "comparison.png", plots / "grpo_curves.png"):
-            if Path(path).exists():
-                run.log_artifact(path)
-    return 0

@@ -6,6 +6,7 @@ policy, or from a rollout to the trainer, cannot be changed behind the other sid
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -205,3 +206,13 @@ class Episode:
             reward=d["reward"],
             metrics=d["metrics"],
         )
+
+
+# A policy maps what the agent sees to what it does. `rng` is the episode's randomness: anything
+# with `.random()` (random.Random in the eval harness, numpy's Generator in training rollouts).
+# A policy object may keep per-episode state (a conversation, a trace of its decisions): the
+# callers make one per episode.
+Policy = Callable[["Observation", Any], Action]
+# A fresh policy for one task's episode: the oracle reads its task, and stateful policies (the
+# language-model policy's conversation) must not carry one episode into the next.
+PolicyFactory = Callable[["Task"], Policy]

@@ -1,184 +1,258 @@
-"""A thin layer over the Tinker SDK (pinned: tinker==0.38.0): the key, the client, samples,
-datums and readable errors. The training loops are in explorer/train/tinker_train.py.
+"""The Tinker backend (`train.backend: tinker`): Qwen3 + LoRA trained through the Tinker SDK, with
+the same env, reward, demos, seeds, stages and outputs as the local backend.
 
-- The API key is read from $TINKER_API_KEY only (never params.yaml, never the SDK's stored
-  credentials) and passed to the SDK explicitly. A missing or malformed key fails here, before
-  any request; a key the service rejects (401/403) fails on the first call. Both raise
-  `TinkerKeyError`, whose message names TINKER_API_KEY and never contains the key. It is a
-  ValueError, so the CLI prints it without a traceback and exits 2 (the pipeline flow does not
-  retry exit 2: a bad key would fail again).
-- The service: params.yaml `tinker.base_url`, else $TINKER_BASE_URL, else the SDK's default (the
-  real service).
-- No retry loops here: the SDK itself retries 429 / 5xx / dropped connections. A request the
-  service fails (`RequestFailedError`) or an unreachable service becomes `TinkerServiceError`
-  (a RuntimeError): the stage stops, and rerunning it (by hand or Prefect's stage retry) resumes
-  from the last saved state.
+Checkpoints are pointer files (models/sft/seed{N}/policy.json, models/grpo/seed{N}/best.json and
+last.json) holding the tinker:// paths the service returned; `explorer eval --policy PATH` runs
+the LLM policy on a pointer's sampler weights.
+
+SFT (per seed of `train.seeds`): every demo episode is rendered as one multi-turn conversation
+(explorer/policies/llm.py `demo_conversation`); the demonstrated actions are the assistant turns.
+One Datum per demo, `cross_entropy` with weight 1 on the assistant's action tokens and closing
+<|im_end|> (with thinking on, also the empty think block the model must write), 0 on everything
+else. `tinker.sft_epochs` passes in batches of `tinker.sft_batch_size` demos, one forward_backward
++ optim_step per batch, `save_state` after every step, then the run's state.json. At the end,
+sampler weights are saved and the pointer file records both paths.
+
+GRPO: `TinkerLearner` is the `Learner` of the one GRPO loop (explorer/rl/grpo.py). It starts from
+the SFT state's weights with a fresh optimizer. Every training episode is its own sample request
+chain with its own seed (drawn from the run's rng), so the episodes of a group differ even where
+a service would return identical sequences for one seeded request with num_samples > 1; all
+episodes of a step run on threads, so every request of a turn is in flight together. The update
+is one Datum per kept episode (its whole token sequence; the advantage and the sampler's logprob
+on each sampled token, 0 elsewhere), `forward_backward` with `tinker.loss_fn` and `optim_step` at
+`tinker.grpo_lr`, both submitted before waiting; then `save_weights_and_get_sampling_client`
+gives the sampler of the new weights without persisting them. Training states are saved on the
+service only where the loop asks for a resume point or a best checkpoint. Not used on this
+backend (the loss is Tinker's): grpo.lr, kl_coef, entropy_coef, epochs_per_step.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+import random
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
-from explorer.config import TinkerConfig
-from explorer.policies.llm import STOP_TOKENS, Conversation, Sample
+import numpy as np
 
-if TYPE_CHECKING:
-    import tinker
+from explorer.backends.tinker_pointer import read_pointer, write_pointer
+from explorer.backends.tinker_sdk import TinkerSampler, TokenCounts, rl_datum, sdk_errors, service_label, service_session, sft_datum
+from explorer.codedeps import code_hash
+from explorer.config import Params
+from explorer.io import repr_hash, sha256_file
+from explorer.policies.llm import Conversation, LLMPolicy, demo_conversation
+from explorer.rl.state import STATE_FILE, RunState, fingerprint, finished_result, mark_done, now_ms
+from explorer.tracking import stage_run
+from explorer.types import Policy, PolicyFactory, Task
 
-KEY_ENV = "TINKER_API_KEY"
-
-
-class TinkerKeyError(ValueError):
-    """TINKER_API_KEY is missing, malformed or rejected by the service."""
-
-
-class TinkerServiceError(RuntimeError):
-    """The Tinker service failed a request or could not be reached (after the SDK's retries)."""
-
-
-def redact(text: str) -> str:
-    """`text` with the API key (if it appears) replaced, for anything we print or raise."""
-    key = os.environ.get(KEY_ENV, "")
-    return text.replace(key, "tml-***") if len(key) >= 4 else text
+# The Tinker backend takes its learning rate from tinker.grpo_lr and has no KL/entropy term or
+# local Adam passes; `out_dir` and `checkpoint_every` change where and how often, not what.
+LOCAL_ONLY_GRPO_KEYS = ("lr", "kl_coef", "entropy_coef", "epochs_per_step", "out_dir", "checkpoint_every")
 
 
-def api_key() -> str:
-    key = os.environ.get(KEY_ENV, "").strip()
-    if not key:
-        raise TinkerKeyError(
-            f"{KEY_ENV} is not set: train.backend is tinker, which needs a Tinker API key in the environment "
-            f"(export {KEY_ENV}=tml-...). The key is read from the environment only."
+def tinker_params(params: Params) -> dict[str, Any]:
+    return {f"tinker.{k}": v for k, v in asdict(params.tinker).items()} | {"train.backend": "tinker"}
+
+
+# ----------------------------------------------------------------------------- SFT
+
+
+def sft_schedule(n: int, epochs: int, batch_size: int, seed: int) -> list[list[int]]:
+    rng = np.random.default_rng(seed)
+    batches = []
+    for _ in range(epochs):
+        order = rng.permutation(n).tolist()
+        batches += [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    return batches
+
+
+def run_sft(params: Params, lines: list[dict[str, Any]], demo_path: Path, out_paths: dict[int, Path]) -> None:
+    """The sft stage on Tinker: one run per seed, each resumable from its state.json."""
+    cfg = params.tinker
+    with service_session(cfg) as service:
+        convs = [demo_conversation(d, cfg.thinking) for d in lines]
+        n_tokens = sum(len(c.tokens) for c in convs)
+        print(f"sft (tinker, {cfg.base_model} on {service_label(cfg)}): {len(convs)} demo conversations, {n_tokens} tokens, "
+              f"{sum(c.n_sampled for c in convs)} with weight 1")  # fmt: skip
+        for seed, out in out_paths.items():
+            _sft_seed(params, seed, convs, demo_path, service, out)
+
+
+def _sft_seed(params: Params, seed: int, convs: list[Conversation], demo_path: Path, service: Any, out: Path) -> None:
+    from tinker import types
+
+    cfg, run_dir = params.tinker, out.parent
+    batches = sft_schedule(len(convs), cfg.sft_epochs, cfg.sft_batch_size, seed)
+    fp = fingerprint("sft-tinker", asdict(cfg), seed, sha256_file(demo_path), code_hash(__name__))
+    if (done := finished_result(run_dir, fp, (out.name,))) is not None:
+        print(f"sft seed {seed}: already complete ({done['step']} steps) -> {out}")
+        return
+    state = RunState.load(run_dir / STATE_FILE, fp, print) or RunState(fp)
+    if state.step > 0:
+        print(f"sft seed {seed}: resuming from {run_dir / STATE_FILE} at step {state.step}/{len(batches)}")
+    tags = {"stage": "sft", "seed": str(seed), "backend": "tinker"}
+    with stage_run(params.tracking, f"sft-seed{seed}", tags, run_id=state.run_id) as run:
+        if state.run_id is None:
+            run.log_params(tinker_params(params) | {"seed": seed, "sft.demos": len(convs), "sft.steps": len(batches)})
+        state.run_id = run.run_id
+        state.flush(run)
+        with sdk_errors("creating the training client", cfg):
+            if state.learner.get("state_path"):
+                tc = service.create_training_client_from_state_with_optimizer(state.learner["state_path"]).result()
+            else:
+                tc = service.create_lora_training_client(cfg.base_model, rank=cfg.lora_rank, seed=seed).result()
+        while state.step < len(batches):
+            t0 = time.perf_counter()
+            batch = [convs[i] for i in batches[state.step]]
+            with sdk_errors("forward_backward", cfg):
+                fb_future = tc.forward_backward([sft_datum(c) for c in batch], "cross_entropy")
+            with sdk_errors("optim_step", cfg):  # submitted before waiting: the service runs it right after
+                optim_future = tc.optim_step(types.AdamParams(learning_rate=cfg.sft_lr))
+                fb = fb_future.result()
+                optim_future.result()
+            step = state.step + 1
+            with sdk_errors("save_state", cfg):
+                state_path = tc.save_state(f"sft-s{seed}-step{step:05d}").result().path
+            m = {"sft/loss": fb.metrics["loss:sum"] / max(1, sum(c.n_sampled for c in batch)),
+                 "tinker/train_tokens": float(sum(len(c.training_arrays()[0]) for c in batch)), "time/step_seconds": time.perf_counter() - t0}  # fmt: skip
+            state.step, state.learner = step, {"state_path": state_path}
+            state.add_metrics(step, m, now_ms())
+            state.save(run_dir / STATE_FILE)
+            state.flush(run)
+            print(f"sft seed {seed} step {step}/{len(batches)}: loss/token {m['sft/loss']:.4f} [{m['time/step_seconds']:.2f}s]")
+        with sdk_errors("save_state", cfg):
+            state_path = state.learner.get("state_path") or tc.save_state(f"sft-s{seed}-init").result().path  # no steps: the start
+        with sdk_errors("save_weights_for_sampler", cfg):
+            sampler_path = tc.save_weights_for_sampler(f"sft-s{seed}-final").result().path
+        write_pointer(out, cfg, stage="sft", seed=seed, state_path=state_path, sampler_path=sampler_path, step=state.step)
+        mark_done(run_dir, fp, {"step": state.step, "state_path": state_path, "sampler_path": sampler_path})
+        run.set_tags({"checkpoint": str(out), "tinker.state_path": state_path, "tinker.sampler_path": sampler_path})
+        print(f"sft seed {seed}: {state.step} steps -> {out} ({sampler_path})")
+
+
+# ----------------------------------------------------------------------------- GRPO
+
+
+class TinkerLearner:
+    """The GRPO `Learner` on Tinker: a training client on the service and a sampler of its
+    current weights. `version` counts optimizer steps; a training state or sampler weights are
+    persisted only when a resume point or a checkpoint file needs them."""
+
+    name = "tinker"
+
+    def __init__(self, params: Params, seed: int, init: dict[str, Any], service: Any):
+        self.params, self.cfg, self.tcfg, self.seed, self.init, self.service = params, params.grpo, params.tinker, seed, init, service
+        self.workers = self.cfg.batch_size * self.cfg.group_size
+        self.counts = TokenCounts()
+        self.tc: Any = None
+        self.version = 0  # optimizer steps on top of the SFT start
+        self.saved: dict[str, tuple[int, str]] = {}  # kind -> (version, tinker:// path) of the last persisted copy
+        self.sampler = TinkerSampler.from_path(service, init["sampler_path"], self.tcfg.max_tokens, self.tcfg, self.counts)
+        self.pending_train_tokens = 0
+
+    def training_client(self) -> Any:
+        if self.tc is None:
+            own = self.saved.get("state")
+            with sdk_errors("creating the training client", self.tcfg):
+                if own is not None:  # our own saved state: weights and optimizer
+                    self.tc = self.service.create_training_client_from_state_with_optimizer(own[1]).result()
+                else:  # the SFT state: its weights, a fresh optimizer for this stage
+                    self.tc = self.service.create_training_client_from_state(self.init["state_path"]).result()
+        return self.tc
+
+    def rollout_policy(self, rng: np.random.Generator) -> tuple[Policy, Any]:
+        episode_seed = int(rng.integers(2**31 - 1))  # drawn in job order: the same seeds on a redone step
+        return LLMPolicy(self.sampler, thinking=self.tcfg.thinking, temperature=self.cfg.temperature, name=self.name), random.Random(
+            episode_seed
         )
-    if not key.startswith("tml-"):
-        raise TinkerKeyError(f"{KEY_ENV} does not hold a Tinker API key (Tinker keys start with 'tml-'); check the variable's value")
-    return key
 
+    def greedy_factory(self) -> PolicyFactory:
+        sampler, thinking = self.sampler, self.tcfg.thinking
+        return lambda task: LLMPolicy(sampler, thinking=thinking, temperature=0.0, name=self.name)
 
-def base_url(cfg: TinkerConfig) -> str | None:
-    return cfg.base_url or os.environ.get("TINKER_BASE_URL") or None
-
-
-def service_label(cfg: TinkerConfig) -> str:
-    return base_url(cfg) or "the Tinker service (SDK default URL)"
-
-
-def connect(cfg: TinkerConfig) -> tinker.ServiceClient:
-    """A ServiceClient for the configured service with the key from the environment. Lazy: the
-    first `create_*` call is where a rejected key or an unreachable service shows."""
-    key = api_key()
-    try:
-        import tinker
-    except ImportError as e:  # pragma: no cover - depends on the install
-        raise ImportError("train.backend is tinker but the Tinker SDK is not installed: pip install -e '.[tinker]'") from e
-    return tinker.ServiceClient(base_url=base_url(cfg), api_key=key)
-
-
-def close(service: tinker.ServiceClient, ok: bool) -> None:
-    """Finish the service session. After an error wait at most 30 s and never raise: the original
-    error matters, and a dead service would keep the SDK retrying the finish call for minutes."""
-    future = service.close("success" if ok else "errored")
-    try:
-        future.result(timeout=None if ok else 30)
-    except Exception:
-        if ok:
-            raise
-
-
-def check_access(cfg: TinkerConfig) -> None:
-    """One cheap authenticated request, so a rejected key fails a stage at once, even a stage with
-    nothing left to do; and, if the service lists its models, that it offers `base_model`."""
-    import tinker
-
-    with sdk_errors("checking the key", cfg):
-        caps = tinker.RestClient(base_url=base_url(cfg), api_key=api_key()).get_server_capabilities().result()
-    offered = [m.model_name for m in caps.supported_models or []]
-    if offered and cfg.base_model not in offered:
-        raise ValueError(f"{service_label(cfg)} does not offer tinker.base_model {cfg.base_model!r}; it offers {', '.join(offered)}")
-
-
-@contextmanager
-def sdk_errors(what: str, cfg: TinkerConfig | None = None) -> Iterator[None]:
-    """Turn the SDK's exceptions raised by `what` into TinkerKeyError / TinkerServiceError with a
-    message that says what failed and what to do. Wrap the `.result()` calls too: futures raise
-    there."""
-    import tinker
-
-    where = service_label(cfg) if cfg is not None else "the Tinker service"
-    try:
-        yield
-    except tinker.AuthenticationError:
-        raise TinkerKeyError(f"{where} rejected the API key in {KEY_ENV} (HTTP 401) during {what}: set {KEY_ENV} to a valid key") from None
-    except tinker.PermissionDeniedError as e:
-        raise TinkerKeyError(f"{where} refused {what} for the key in {KEY_ENV} (HTTP 403): {redact(str(e))}") from None
-    except tinker.RequestFailedError as e:
-        raise TinkerServiceError(
-            f"Tinker {what} failed on the server (category {getattr(e.category, 'value', e.category)}): {redact(e.message)}. "
-            "Work up to the last saved state is kept: rerun the stage to resume."
-        ) from None
-    except tinker.APIConnectionError as e:
-        raise TinkerServiceError(f"could not reach {where} for {what} (the SDK retried): {redact(str(e))}") from None
-    except tinker.APIStatusError as e:
-        raise TinkerServiceError(f"Tinker {what} failed: HTTP {e.status_code}: {redact(str(e))}") from None
-    except tinker.TinkerError as e:
-        if "api_key" in str(e) or "tml-" in str(e):
-            raise TinkerKeyError(f"{KEY_ENV}: {redact(str(e))}") from None
-        raise TinkerServiceError(f"Tinker {what} failed: {redact(str(e))}") from None
-
-
-class _SampleFuture:
-    def __init__(self, future: Any, cfg: TinkerConfig | None):
-        self.future, self.cfg = future, cfg
-
-    def result(self) -> list[Sample]:
-        with sdk_errors("sample", self.cfg):
-            response = self.future.result()
-        return [Sample(list(s.tokens), list(s.logprobs or [])) for s in response.sequences]
-
-
-class TinkerSampler:
-    """Samples replies from one set of sampler weights (a `tinker://.../sampler_weights/...`
-    path). Stops on <|im_end|> / <|endoftext|> (kept in the reply) or after `max_tokens`."""
-
-    def __init__(self, client: tinker.SamplingClient, max_tokens: int, path: str, cfg: TinkerConfig | None = None):
-        self.client, self.max_tokens, self.path, self.cfg = client, max_tokens, path, cfg
-
-    @classmethod
-    def from_path(cls, service: tinker.ServiceClient, path: str, max_tokens: int, cfg: TinkerConfig | None = None) -> TinkerSampler:
-        with sdk_errors("create_sampling_client", cfg):
-            client = service.create_sampling_client(model_path=path).result()
-        return cls(client, max_tokens, path, cfg)
-
-    def submit(self, prompt: list[int], num_samples: int, temperature: float, seed: int) -> _SampleFuture:
+    def update(self, kept: list[tuple[Policy, float]]) -> dict[str, float]:
         from tinker import types
 
-        # Greedy (temperature <= 0) as top_k=1 at temperature 1: argmax in every sampler, with no
-        # division by a zero temperature anywhere.
-        greedy = temperature <= 0
-        params = types.SamplingParams(max_tokens=self.max_tokens, temperature=1.0 if greedy else temperature, top_k=1 if greedy else -1,
-                                      seed=int(seed), stop=list(STOP_TOKENS))  # fmt: skip
-        with sdk_errors("sample", self.cfg):
-            future = self.client.sample(types.ModelInput.from_ints(prompt), num_samples, params)
-        return _SampleFuture(future, self.cfg)
+        convs = [(p.conv, adv) for p, adv in kept if p.conv is not None and p.conv.n_sampled > 0]  # type: ignore[attr-defined]
+        if not convs:
+            return {}
+        tc = self.training_client()
+        config = (
+            {"clip_low_threshold": 1 - self.cfg.clip_eps, "clip_high_threshold": 1 + self.cfg.clip_eps}
+            if self.tcfg.loss_fn == "ppo"
+            else None
+        )
+        with sdk_errors("forward_backward", self.tcfg):
+            fb_future = tc.forward_backward([rl_datum(conv, adv) for conv, adv in convs], self.tcfg.loss_fn, config)
+        with sdk_errors("optim_step", self.tcfg):  # submitted before waiting on forward_backward: one round trip less
+            optim_future = tc.optim_step(types.AdamParams(learning_rate=self.tcfg.grpo_lr))
+        with sdk_errors("forward_backward", self.tcfg):
+            fb = fb_future.result()
+        with sdk_errors("optim_step", self.tcfg):
+            optim_future.result()
+        self.version += 1
+        with sdk_errors("save_weights_and_get_sampling_client", self.tcfg):  # a new client: the old one samples the old weights
+            client = tc.save_weights_and_get_sampling_client().result()
+        self.sampler = TinkerSampler(client, self.tcfg.max_tokens, None, self.tcfg, self.counts)
+        q, p = [], []  # sampler vs learner logprobs of the sampled tokens
+        for (conv, _), out in zip(convs, fb.loss_fn_outputs, strict=True):
+            _, _, w, lp = conv.training_arrays()
+            mask = np.array(w) > 0
+            q.append(np.array(lp)[mask])
+            p.append(out["logprobs"].to_numpy()[mask])
+        qa, pa = np.concatenate(q), np.concatenate(p)
+        ratio = np.exp(pa - qa)  # learner / sampler probability of each sampled token
+        return {
+            "loss": fb.metrics["loss:sum"] / max(1, len(qa)), "policy/entropy": float(-qa.mean()),
+            "policy/kl_sampler_learner": float((qa - pa).mean()), "policy/is_ratio_mean": float(ratio.mean()),
+            "policy/is_ratio_max": float(ratio.max()), "tinker/optim_steps": 1.0,
+            "tinker/train_tokens": float(sum(len(conv.training_arrays()[0]) for conv, _ in convs)),
+        }  # fmt: skip
+
+    def step_metrics(self) -> dict[str, float]:
+        c = self.counts.take()
+        return {"tinker/prompt_tokens": float(c["prompt"]), "tinker/cached_prompt_tokens": float(c["cached"]),
+                "tinker/sampled_tokens": float(c["sampled"]), "tinker/sample_requests": float(c["requests"])}  # fmt: skip
+
+    def _persisted(self, kind: str, step: int) -> str:
+        """A tinker:// path holding the current weights: a training state (kind "state") or
+        sampler weights ("sampler"), saved now unless the current version is saved already."""
+        if self.version == 0:
+            return self.init["state_path" if kind == "state" else "sampler_path"]
+        if self.saved.get(kind, (-1, ""))[0] != self.version:
+            name = f"grpo-s{self.seed}-step{step:05d}"
+            tc = self.training_client()
+            with sdk_errors(f"save_{kind}", self.tcfg):
+                future = tc.save_state(name) if kind == "state" else tc.save_weights_for_sampler(name)
+                self.saved[kind] = (self.version, future.result().path)
+        return self.saved[kind][1]
+
+    def snapshot(self, step: int) -> dict[str, Any]:
+        return {"version": self.version, "state_path": self._persisted("state", step) if self.version else None}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        self.version, self.tc = int(snapshot["version"]), None
+        if snapshot["state_path"]:
+            self.saved = {"state": (self.version, snapshot["state_path"])}
+            with sdk_errors("save_weights_and_get_sampling_client", self.tcfg):
+                client = self.training_client().save_weights_and_get_sampling_client().result()
+            self.sampler = TinkerSampler(client, self.tcfg.max_tokens, None, self.tcfg, self.counts)
+
+    def write_checkpoint(self, path: Path, meta: dict[str, Any]) -> None:
+        step = int(meta["step"])
+        extra = {k: v for k, v in meta.items() if k.startswith("val/")}
+        write_pointer(path, self.tcfg, stage="grpo", seed=self.seed, state_path=self._persisted("state", step),
+                      sampler_path=self._persisted("sampler", step), step=step, **extra)  # fmt: skip
 
 
-def sft_datum(conv: Conversation) -> tinker.types.Datum:
-    """Cross-entropy datum: weight 1 on the policy's tokens, 0 on everything else."""
-    from tinker import types
-
-    model_input, targets, weights, _ = conv.training_arrays()
-    return types.Datum(model_input=types.ModelInput.from_ints(model_input), loss_fn_inputs={"target_tokens": targets, "weights": weights})
-
-
-def rl_datum(conv: Conversation, advantage: float) -> tinker.types.Datum:
-    """importance_sampling / ppo datum of one whole episode: the episode's advantage and the
-    sampler's logprob on every sampled token, 0 on observation and template tokens."""
-    from tinker import types
-
-    model_input, targets, weights, logprobs = conv.training_arrays()
-    return types.Datum(
-        model_input=types.ModelInput.from_ints(model_input),
-        loss_fn_inputs={"target_tokens": targets, "logprobs": logprobs, "advantages": [advantage * w for w in weights]},
-    )
+def grpo_learner(
+    params: Params, seed: int, init_path: Path, train: list[Task], val: list[Task], service: Any
+) -> tuple[TinkerLearner, list[Any]]:
+    """The learner for one seed and its fingerprint's parts. grpo keys only the local backend
+    reads (lr, kl_coef, ...) are left out: changing them must not invalidate a paid run."""
+    init = read_pointer(init_path)
+    used = {k: v for k, v in asdict(params.grpo).items() if k not in LOCAL_ONLY_GRPO_KEYS}
+    parts = ["grpo-tinker", used, asdict(params.tinker), seed, asdict(params.env), asdict(params.reward), init["state_path"],
+             repr_hash((train, val)), code_hash(__name__, "explorer.rl.grpo")]  # fmt: skip
+    return TinkerLearner(params, seed, init, service), parts

@@ -28,23 +28,22 @@ An episode is one growing token sequence, exactly what the model is shown and wh
 - An unparsable reply is an env outcome (`Unparsable` -> a refused, wasted step), never an error.
 
 This module does not import the Tinker SDK: a policy samples through any `Sampler` (the Tinker
-one is explorer/backends/tinker.py), so prompts and bookkeeping are tested offline.
+one is explorer/backends/tinker_sdk.py), so prompts and bookkeeping are tested offline.
 """
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from explorer import tokens
-from explorer.render import parse_action, render_observation
-from explorer.types import Action, Observation, Open, Summarize
-
-TINKER_POINTER_FORMAT = "tinker-explorer/tinker-pointer/v1"
+from explorer.config import EnvConfig
+from explorer.data.tasks import task_from_dict
+from explorer.env import ExplorerEnv
+from explorer.render import parse_action, render_action, render_observation
+from explorer.types import Action, Episode, Observation, Open, Summarize
 
 SYSTEM_PROMPT = (
     "You answer multi-hop questions by reading as little as possible. You see the question and a "
@@ -220,43 +219,19 @@ class LLMPolicy:
         return self.last_action
 
 
-# ----------------------------------------------------------------------------- pointer files
-
-
-def is_tinker_pointer(path: Path | str) -> bool:
-    """Whether a checkpoint path is a Tinker pointer file (else: a local policy checkpoint)."""
-    path = Path(path)
-    return path.suffix == ".json" and path.is_file() and json.loads(path.read_text()).get("format") == TINKER_POINTER_FORMAT
-
-
-def read_pointer(path: Path | str) -> dict[str, Any]:
-    doc = json.loads(Path(path).read_text())
-    if doc.get("format") != TINKER_POINTER_FORMAT:
-        raise ValueError(f"{path}: not a Tinker pointer file (format {doc.get('format')!r}, expected {TINKER_POINTER_FORMAT!r})")
-    for key in ("state_path", "sampler_path"):
-        if not str(doc.get(key, "")).startswith("tinker://"):
-            raise ValueError(f"{path}: {key} must be a tinker:// path, got {doc.get(key)!r}")
-    return doc
-
-
-_OPEN_CLIENTS: list[Any] = []
-
-
-def load_tinker_policy(path: Path | str) -> LLMPolicy:
-    """A greedy LLM policy sampling the pointer's sampler weights through Tinker (the key from
-    $TINKER_API_KEY; the service from params.yaml `tinker.base_url`, else $TINKER_BASE_URL)."""
-    from explorer.backends.tinker import TinkerSampler, connect
-    from explorer.config import load_params
-
-    doc = read_pointer(path)
-    cfg = load_params().tinker
-    service = connect(cfg)
-    _OPEN_CLIENTS.append(service)
-    sampler = TinkerSampler.from_path(service, doc["sampler_path"], int(doc.get("max_tokens", cfg.max_tokens)), cfg)
-    return LLMPolicy(sampler, thinking=bool(doc.get("thinking", cfg.thinking)), temperature=0.0, name=str(path))
-
-
-def close_clients() -> None:
-    """Close the service clients eval policies opened (tests call it before stopping a server)."""
-    while _OPEN_CLIENTS:
-        _OPEN_CLIENTS.pop().close("success").result()
+def demo_conversation(line: dict[str, Any], thinking: bool) -> Conversation:
+    """A demo episode (a line of data/demos/episodes.jsonl) as the conversation the LLM policy
+    would have had, with the demonstrated actions as its (weight 1) replies: what Tinker SFT
+    trains on, and what the cost estimate counts."""
+    task = task_from_dict(line["task"])
+    env = ExplorerEnv(task, EnvConfig(**line["env_config"]))
+    conv = Conversation.start(env.initial_observation(), thinking)
+    think = [THINK, *tokens.encode("\n\n"), END_THINK, *tokens.encode("\n\n")] if thinking else []
+    for t in Episode.from_dict(line).transitions:
+        reply = think + tokens.encode(render_action(t.action)) + [tokens.IM_END]
+        conv.add_reply(Sample(reply, [0.0] * len(reply)))
+        result = env.step(t.action)
+        if result.done:
+            break
+        conv.add_feedback(t.action, result.observation)
+    return conv

@@ -1,0 +1,80 @@
+"""The `evaluate` stage: every seed's SFT checkpoint and GRPO best checkpoint on each split of
+`evaluate.splits`, through the eval harness; per-seed outputs, mean / std / min / max over seeds,
+and a paired per-question comparison of each seed's GRPO with its SFT checkpoint and with the
+heuristic baseline (reports/eval/metrics.json and table.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from explorer import layout
+from explorer.checkpoints import open_policy
+from explorer.config import Params
+from explorer.data.tasks import resolve_tasks
+from explorer.harness import run_and_record
+from explorer.io import atomic_write_json, atomic_write_text
+from explorer.report import seeds_table
+from explorer.stages import run_main
+from explorer.stats import compare_seeds, mean_std, per_question
+
+SEED_KEYS = ("f1", "em", "answer_rate", "avg_opens", "avg_tokens_read")
+
+
+def paired_against(params: Params, split: str) -> dict[str, Any]:
+    """GRPO of each seed against its own SFT checkpoint and against the heuristic baseline."""
+    heuristic = layout.baseline_dir(params.baseline, "heuristic") / "episodes.jsonl"
+
+    def f1(name: str, seed: int) -> dict[str, float]:
+        return per_question(layout.eval_dir(params.evaluate, name, seed, split) / "episodes.jsonl")
+
+    return compare_seeds(
+        {s: f1("grpo", s) for s in params.train.seeds},
+        {s: f1("sft", s) for s in params.train.seeds},
+        per_question(heuristic) if split == params.baseline.split and heuristic.exists() else None,
+    )
+
+
+def evaluate_checkpoints(params: Params) -> dict[str, Any]:
+    cfg = params.evaluate
+    checkpoints = {
+        "sft": {s: layout.sft_checkpoint(params.sft, s) for s in params.train.seeds},
+        "grpo": {s: layout.grpo_best(params.grpo, s) for s in params.train.seeds},
+    }
+    summary: dict[str, Any] = {}
+    for split in cfg.splits:
+        tasks, label = resolve_tasks(split, params.data)
+        for name, by_seed in checkpoints.items():
+            per_seed = {}
+            for seed, path in by_seed.items():
+                if not path.exists():
+                    raise FileNotFoundError(f"no checkpoint {path}: run the {name} stage first")
+                with open_policy(str(path), params) as (factory, workers):
+                    per_seed[seed] = run_and_record(params, factory, str(path), tasks, label, layout.eval_dir(cfg, name, seed, split), seed=0,
+                                                    progress=False, run_name=f"eval-{name}-seed{seed}-{split}", train_seed=seed, workers=workers)  # fmt: skip
+            first = next(iter(per_seed.values()))
+            summary.setdefault(name, {})[split] = {
+                "seeds": list(by_seed),
+                **{k: mean_std([m[k] for m in per_seed.values()]) for k in SEED_KEYS},
+                "by_type_f1": {t: mean_std([m["by_type"][t]["f1"] for m in per_seed.values()]) for t in first["by_type"]},
+                "per_seed": {str(s): {k: m[k] for k in SEED_KEYS} for s, m in per_seed.items()},
+            }
+        summary["grpo"][split]["paired"] = paired_against(params, split)
+    atomic_write_json(layout.eval_metrics(cfg), summary)
+    return summary
+
+
+def main(params: Params) -> int:
+    summary = evaluate_checkpoints(params)
+    baseline_path = layout.baseline_metrics(params.baseline)
+    baselines = json.loads(baseline_path.read_text()) if baseline_path.exists() else {}
+    table = seeds_table(summary, baselines, params.baseline.split)
+    atomic_write_text(Path(params.evaluate.out_dir) / "table.md", table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

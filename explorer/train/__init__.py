@@ -1,1 +1,0 @@
-"""Training for the local policy: demos (heuristic episodes), SFT (behaviour cloning), GRPO."""
