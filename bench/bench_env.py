@@ -17,11 +17,11 @@ import sys
 import tempfile
 import time
 
-from explorer.cli import resolve_tasks
 from explorer.config import load_params
+from explorer.data.tasks import resolve_tasks
 from explorer.env import ExplorerEnv
-from explorer.evaluate import evaluate
-from explorer.policies import make_policy
+from explorer.harness import evaluate_policy
+from explorer.policies import baseline_factory
 
 
 def bench_steps(tasks, params, repeats: int = 5) -> tuple[int, float]:
@@ -29,7 +29,7 @@ def bench_steps(tasks, params, repeats: int = 5) -> tuple[int, float]:
     t0 = time.perf_counter()
     for _ in range(repeats):
         for task in tasks:
-            policy = make_policy("read_all", task)
+            policy = baseline_factory("read_all")(task)
             env = ExplorerEnv(task, params.env, params.reward)
             obs = env.initial_observation()
             rng = random.Random(0)
@@ -44,14 +44,14 @@ def main() -> None:
     ap.add_argument("--tasks", default="dev")
     args = ap.parse_args()
     params = load_params()
-    tasks, label = resolve_tasks(args.tasks, params)
+    tasks, label = resolve_tasks(args.tasks, params.data)
 
     n, secs = bench_steps(tasks, params)
     print(f"env steps: {n} in {secs:.2f}s = {n / secs:,.0f} steps/s (read-all over {len(tasks)} {label} tasks x5)")
 
     for policy in ("heuristic", "read_all"):
         t0 = time.perf_counter()
-        m, _ = evaluate(tasks, policy, params.env, params.reward, seed=0, progress=False)
+        m, _ = evaluate_policy(tasks, baseline_factory(policy), policy, params.env, params.reward, seed=0, progress=False)
         print(f"evaluate {policy} in process: {len(tasks)} questions in {time.perf_counter() - t0:.2f}s (f1 {m['f1']:.3f})")
 
     with tempfile.TemporaryDirectory() as tmp:

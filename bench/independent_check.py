@@ -19,13 +19,14 @@ import sys
 import time
 from pathlib import Path
 
-from explorer.cli import resolve_tasks
+from explorer import layout
+from explorer.checkpoints import open_policy
 from explorer.config import load_params
-from explorer.evaluate import compare_seeds, evaluate, mean_std
+from explorer.data.tasks import resolve_tasks
+from explorer.harness import evaluate_policy
 from explorer.io import atomic_write_text
 from explorer.report import paired_lines
-from explorer.train.grpo import run_dir
-from explorer.train.sft import checkpoint_path
+from explorer.stats import compare_seeds, mean_std
 
 DEFAULT_TASKS = "../shared/data/2wiki/dev200_flashrag_layout.jsonl"
 KEYS = ("f1", "em", "avg_opens", "avg_tokens_read")
@@ -37,20 +38,23 @@ def main() -> int:
     ap.add_argument("--out", default="reports/independent_check.md")
     args = ap.parse_args()
     params = load_params()
-    tasks, label = resolve_tasks(args.tasks, params)
-    main_tasks, _ = resolve_tasks(params.baseline.split, params)
+    tasks, label = resolve_tasks(args.tasks, params.data)
+    main_tasks, _ = resolve_tasks(params.baseline.split, params.data)
     main_ids, main_questions = {t.id for t in main_tasks}, {t.question for t in main_tasks}
     overlap = sum(t.id in main_ids or t.question in main_questions for t in tasks)
 
     policies = {p: p for p in params.baseline.policies}
     for seed in params.train.seeds:
-        policies[f"sft seed {seed}"] = str(checkpoint_path(params.sft, seed))
-        policies[f"grpo seed {seed}"] = str(run_dir(params.grpo, seed) / "best.json")
+        policies[f"sft seed {seed}"] = str(layout.sft_checkpoint(params.sft, seed))
+        policies[f"grpo seed {seed}"] = str(layout.grpo_best(params.grpo, seed))
     metrics, f1_by_question = {}, {}
     for name, policy in policies.items():
         if not Path(policy).suffix or Path(policy).exists():
             t0 = time.perf_counter()
-            m, episodes = evaluate(tasks, policy, params.env, params.reward, params.baseline.seed, progress=False)
+            with open_policy(policy, params) as (factory, workers):
+                m, episodes = evaluate_policy(
+                    tasks, factory, policy, params.env, params.reward, params.baseline.seed, progress=False, workers=workers
+                )
             metrics[name] = m
             f1_by_question[name] = {e.task_id: float(e.metrics["f1"]) for e in episodes}
             print(f"{name}: F1 {m['f1']:.3f} EM {m['em']:.3f} tokens {m['avg_tokens_read']:.1f} [{time.perf_counter() - t0:.1f}s]")

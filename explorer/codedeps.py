@@ -89,3 +89,28 @@ def code_hash(*modules: str) -> str:
     for name in source_files(*modules):
         h.update(name.encode() + b"\0" + (ROOT_DIR / name).read_bytes())
     return h.hexdigest()[:16]
+
+
+def sync_dvc_yaml(path: Path) -> bool:
+    """Rewrite each stage's explorer/ deps in dvc.yaml to exactly `source_files` of its module
+    (data deps stay first, in their order; comments are kept). Returns whether anything changed."""
+    from ruamel.yaml import YAML  # only this maintenance command needs it
+
+    rt = YAML()
+    rt.preserve_quotes, rt.width = True, 200
+    doc = rt.load(path.read_text(encoding="utf-8"))
+    before = path.read_text(encoding="utf-8")
+    for name, stage in doc["stages"].items():
+        stage["deps"] = [d for d in stage.get("deps", []) if not str(d).startswith("explorer/")] + source_files(f"explorer.stages.{name}")
+    with path.open("w", encoding="utf-8") as f:
+        rt.dump(doc, f)
+    return path.read_text(encoding="utf-8") != before
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--sync"]:
+        sys.exit("usage: python -m explorer.codedeps --sync   (rewrites dvc.yaml's code deps from the imports)")
+    changed = sync_dvc_yaml(ROOT_DIR / "dvc.yaml")
+    print("dvc.yaml: code deps updated" if changed else "dvc.yaml: code deps already match the imports")

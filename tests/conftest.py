@@ -6,13 +6,12 @@ import pytest
 from helpers import SHARED_2WIKI, raw_record
 
 from explorer.config import DataConfig
-from explorer.data import RawRecord, make_task
+from explorer.data.records import RawRecord, parse_record
+from explorer.data.tasks import make_task
 
 
 @pytest.fixture
 def task():
-    from explorer.data import parse_record
-
     rec: RawRecord = parse_record(raw_record(), "fixture.jsonl", 1)
     t, warnings = make_task(rec, DataConfig())
     assert warnings == []

@@ -64,3 +64,13 @@ def tiny_records(n: int, prefix: str) -> list[dict]:
                                             [director, [f"{director} (6 June 1906, {place} – 2 November 1994) was a director."]], ["Other", ["Other was born in Rome."]]],
                                    supporting_facts=[[film, 1], [director, 0]]))  # fmt: skip
     return rows
+
+
+def run_task(task, policy, env_cfg=None, reward_cfg=None, rng=None, name: str = "test"):
+    """One episode of `policy` on `task` through the project's one episode loop."""
+    import random
+
+    from explorer.env import ExplorerEnv
+    from explorer.rollout import run_episode
+
+    return run_episode(ExplorerEnv(task, env_cfg, reward_cfg), policy, rng if rng is not None else random.Random(0), name)

@@ -9,19 +9,10 @@ from helpers import hub_record, raw_record, write_jsonl
 
 from explorer import tokens
 from explorer.config import DataConfig, Params
-from explorer.data import (
-    DataError,
-    build_splits,
-    make_task,
-    make_tasks,
-    parse_record,
-    prepare,
-    read_records,
-    read_tasks,
-    resolve_source,
-    task_from_dict,
-    task_to_dict,
-)
+from explorer.data.records import DataError, DataSourceError, load_hub_records, parse_record, read_records
+from explorer.data.sources import build_splits, resolve_source
+from explorer.data.tasks import make_task, make_tasks, read_tasks, task_from_dict, task_to_dict
+from explorer.stages.prepare import prepare
 
 
 def test_raw_and_hub_layouts_give_the_same_task(tmp_path):
@@ -167,7 +158,7 @@ def test_prepare_writes_splits_and_manifest(tmp_path, monkeypatch):
     src = _write_source(tmp_path / "src", 12, 5)
     out = tmp_path / "out"
     params = Params(data=DataConfig(source=f"local:{src}", val_size=2, train_size=100, out_dir=str(out)))
-    manifest = prepare(params)
+    manifest = prepare(params.data)
     assert {p.name for p in out.iterdir()} == {"train.jsonl", "val.jsonl", "dev.jsonl", "manifest.json"}
     assert manifest["splits"]["train"]["tasks"] == 10 and manifest["splits"]["dev"]["tasks"] == 5
     assert manifest["source"] == {"kind": "local", "location": str(src), "why": "data.source names a local folder"}
@@ -180,21 +171,20 @@ def test_prepare_stops_on_bad_input_without_touching_outputs(tmp_path):
     src = _write_source(tmp_path / "src", 6, 3)
     out = tmp_path / "out"
     params = Params(data=DataConfig(source=f"local:{src}", val_size=2, out_dir=str(out)))
-    prepare(params)
+    prepare(params.data)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     with (src / "dev.jsonl").open("a") as f:
         f.write('{"_id": "broken"\n')
     with pytest.raises(DataError, match=r"dev.jsonl:4: field '<json>'"):
-        prepare(params)
+        prepare(params.data)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # old outputs intact, no temp files
-    manifest = prepare(Params(data=replace(params.data, on_error="skip")))
+    manifest = prepare(replace(params.data, on_error="skip"))
     assert manifest["splits"]["dev"]["tasks"] == 3 and len(manifest["inputs"]["dev"]["skipped"]) == 1
 
 
 def test_hub_loader_path_runs_through_datasets(tmp_path):
     # The hub path calls datasets.load_dataset(hub_id, split=...). Here the builder is "json" on a
     # local file in the hub layout, so the same code runs with no network.
-    from explorer.data import load_hub_records
 
     path = write_jsonl(tmp_path / "hub.jsonl", [hub_record(raw_record(_id=f"h{i}")) for i in range(3)])
     records, report = load_hub_records("json", "train", data_files=str(path), cache_dir=str(tmp_path / "cache"))
@@ -223,7 +213,6 @@ def test_real_files_load_in_both_layouts(shared_2wiki):
 
 
 def test_an_unreachable_hub_source_is_a_clear_error(tmp_path):
-    from explorer.data import DataSourceError, load_hub_records
 
     with pytest.raises(DataSourceError, match=r"could not load 2Wiki records from the dataset hub \('json', split 'train'\).*local:PATH"):
         load_hub_records("json", "train", data_files=str(tmp_path / "missing.jsonl"), cache_dir=str(tmp_path / "c"))

@@ -94,7 +94,7 @@ def test_episode_lines_keep_the_reward_value_and_the_configs_apart(tmp_path, tra
 
 
 def test_paired_comparison_counts_and_brackets_the_gain():
-    from explorer.evaluate import paired_comparison
+    from explorer.stats import paired_comparison
 
     base = {f"q{i}": 0.5 for i in range(100)}
     better = {**base, "q0": 1.0, "q1": 1.0, "q2": 0.0}  # 2 better (+0.5 each), 1 worse (-0.5)

@@ -14,11 +14,16 @@ import pytest
 import yaml
 from helpers import tiny_records, write_jsonl
 
+from explorer.backends.local import StepRecord, grpo_learner, loss_and_grad
 from explorer.cli import main as cli_main
-from explorer.config import GRPOConfig
+from explorer.config import GRPOConfig, load_params
+from explorer.data.tasks import resolve_tasks
 from explorer.env import ExplorerEnv
-from explorer.policies.local import N_FEATURES, action_set, load_policy, log_softmax
-from explorer.train.grpo import GRPOTrainer, StepRecord, group_advantages, loss_and_grad
+from explorer.policies.features import N_FEATURES, action_set
+from explorer.policies.local import load_policy, log_softmax
+from explorer.rl.grpo import RUN_OUTPUTS, GRPORun, group_advantages
+from explorer.rl.state import fingerprint, finished_result
+from explorer.tracking import NullRun
 from explorer.types import Open
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,19 +104,21 @@ def _weights(project: Path, name: str = "last.json") -> np.ndarray:
 def test_resume_in_process_is_bit_identical(tmp_path, monkeypatch):
     project = _tiny_project(tmp_path, {"steps": 6})
     _run_stages(project, monkeypatch, "prepare", "demos", "sft")
-    from explorer.cli import resolve_tasks
-    from explorer.config import load_params
-
     p = load_params()
-    train, _ = resolve_tasks("train", p)
-    val, _ = resolve_tasks("val", p)
+    train, _ = resolve_tasks("train", p.data)
+    val, _ = resolve_tasks("val", p.data)
     init = load_policy("models/sft/seed0/policy.json").weights
-    full = GRPOTrainer(p.grpo, 0, p.env, p.reward, train, val, init, tmp_path / "full", log=lambda *_: None)
-    full.run()
-    assert not np.array_equal(full.w, init), "GRPO changed nothing: the test would prove nothing"
+
+    def grpo_run(out: Path, params=p) -> GRPORun:
+        learner, parts = grpo_learner(params, 0, Path("models/sft/seed0/policy.json"), train, val)
+        return GRPORun(params.grpo, 0, learner, train, val, params.env, params.reward, out, fingerprint(*parts), log=lambda *_: None)
+
+    full = grpo_run(tmp_path / "full")
+    full.train(NullRun())
+    assert not np.array_equal(full.learner.w, init), "GRPO changed nothing: the test would prove nothing"
     assert not (tmp_path / "full" / "state.json").exists()  # a finished run leaves no resume point...
-    assert full.finished_before() is not None  # ...but a done marker with its fingerprint
-    half = GRPOTrainer(p.grpo, 0, p.env, p.reward, train, val, init, tmp_path / "half", log=lambda *_: None)
+    assert finished_result(tmp_path / "full", full.fingerprint, RUN_OUTPUTS) is not None  # ...but a done marker with its fingerprint
+    half = grpo_run(tmp_path / "half")
     real_step, calls = half.train_step, []
 
     def crash_on_fourth_step():
@@ -122,13 +129,13 @@ def test_resume_in_process_is_bit_identical(tmp_path, monkeypatch):
 
     half.train_step = crash_on_fourth_step
     with pytest.raises(KeyboardInterrupt):
-        half.run()
-    resumed = GRPOTrainer(p.grpo, 0, p.env, p.reward, train, val, init, tmp_path / "half", log=lambda *_: None)
+        half.train(NullRun())
+    resumed = grpo_run(tmp_path / "half")
     assert resumed.resumed_from == 3
-    resumed.run()
-    assert np.array_equal(resumed.w, full.w)
+    resumed.train(NullRun())
+    assert np.array_equal(resumed.learner.w, full.learner.w)
     assert [s for s, _ in resumed.history] == list(range(7))
-    changed = GRPOTrainer(replace(p.grpo, lr=0.5), 0, p.env, p.reward, train, val, init, tmp_path / "half", log=lambda *_: None)
+    changed = grpo_run(tmp_path / "half", replace(p, grpo=replace(p.grpo, lr=0.5)))
     assert changed.resumed_from is None  # other params: the old state is not resumed
 
 

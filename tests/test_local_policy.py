@@ -5,23 +5,18 @@ import random
 
 import numpy as np
 import pytest
+from helpers import run_task
 
-from explorer.config import EnvConfig, SFTConfig
+from explorer.backends.local import examples_from_demos, nll_and_grad, train_sft
+from explorer.checkpoints import open_policy
+from explorer.config import EnvConfig, Params, SFTConfig
 from explorer.env import ExplorerEnv
-from explorer.evaluate import episode_rng, evaluate, run_episode, write_outputs
-from explorer.policies import make_policy
-from explorer.policies.local import (
-    FEATURE_INDEX,
-    N_FEATURES,
-    LocalPolicy,
-    action_set,
-    load_policy,
-    question_options,
-    sample_index,
-    save_policy,
-)
+from explorer.harness import evaluate_policy, write_outputs
+from explorer.policies import baseline_factory
+from explorer.policies.features import FEATURE_INDEX, N_FEATURES, action_set, question_options
+from explorer.policies.local import LocalPolicy, load_policy, sample_index, save_policy
 from explorer.reward import RewardConfig
-from explorer.train.sft import examples_from_demos, nll_and_grad, train_sft
+from explorer.rollout import episode_rng
 from explorer.types import Answer, Open, Summarize
 
 
@@ -54,7 +49,7 @@ def test_weights_drive_the_choice(task):
     w = np.zeros(N_FEATURES)
     w[FEATURE_INDEX["answer.is_rules_answer"]] = 10.0
     w[FEATURE_INDEX["answer&k=0"]] = 10.0
-    ep = run_episode(task, LocalPolicy(w, greedy=True), EnvConfig(), RewardConfig(), random.Random(0), "local")
+    ep = run_task(task, LocalPolicy(w, greedy=True))
     assert len(ep.transitions) == 1 and isinstance(ep.transitions[0].action, Answer)  # answers unread
 
 
@@ -73,8 +68,9 @@ def test_checkpoint_round_trip_and_errors(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(ValueError, match="not a local policy checkpoint"):
         load_policy(tmp_path / "bad.json")
-    policy = make_policy(str(tmp_path / "p.json"), None)  # a checkpoint path is a policy name
-    assert isinstance(policy, LocalPolicy) and policy.greedy
+    with open_policy(str(tmp_path / "p.json"), Params()) as (factory, workers):  # a checkpoint path is a policy name
+        policy = factory(None)
+    assert isinstance(policy, LocalPolicy) and policy.greedy and workers == 1
 
 
 def test_nll_gradient_matches_finite_differences(task):
@@ -91,12 +87,12 @@ def test_nll_gradient_matches_finite_differences(task):
 
 def test_sft_clones_the_heuristic(tmp_path, task):
     tasks = [task]
-    _, episodes = evaluate(tasks, "heuristic", EnvConfig(), RewardConfig(), progress=False)
+    _, episodes = evaluate_policy(tasks, baseline_factory("heuristic"), "heuristic", EnvConfig(), RewardConfig(), progress=False)
     write_outputs(tmp_path, tasks, episodes, {}, EnvConfig(), RewardConfig())
     lines = [json.loads(ln) for ln in (tmp_path / "episodes.jsonl").read_text().splitlines()]
     examples, unmatched = examples_from_demos(lines)
     assert unmatched == 0 and len(examples) == len(episodes[0].transitions)
     w, history = train_sft(examples, SFTConfig(epochs=40, lr=0.1, weight_decay=0.0), seed=0, log=lambda *_: None)
     assert history[-1]["sft/accuracy"] == 1.0 and history[-1]["sft/loss"] < history[0]["sft/loss"]
-    cloned = run_episode(task, LocalPolicy(w, greedy=True), EnvConfig(), RewardConfig(), episode_rng(0, task.id), "sft")
+    cloned = run_task(task, LocalPolicy(w, greedy=True), rng=episode_rng(0, task.id))
     assert [t.action for t in cloned.transitions] == [t.action for t in episodes[0].transitions]

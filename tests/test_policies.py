@@ -3,16 +3,16 @@ from __future__ import annotations
 import random
 
 import pytest
+from helpers import run_task
 
 from explorer.config import EnvConfig
-from explorer.evaluate import episode_rng, run_episode
-from explorer.policies import BASELINES, make_policy
-from explorer.reward import RewardConfig
+from explorer.policies import BASELINES, baseline_factory
+from explorer.rollout import episode_rng
 from explorer.types import Open, StopReason
 
 
 def _run(task, name, seed=0, env_cfg=None):
-    return run_episode(task, make_policy(name, task), env_cfg or EnvConfig(), RewardConfig(), episode_rng(seed, task.id), name)
+    return run_task(task, baseline_factory(name)(task), env_cfg, None, episode_rng(seed, task.id), name)
 
 
 @pytest.mark.parametrize("name", BASELINES)
@@ -51,8 +51,8 @@ def test_random_is_seeded_per_task(task):
 
 
 def test_unknown_policy_is_a_clear_error(task):
-    with pytest.raises(ValueError, match="unknown policy 'nope'"):
-        make_policy("nope", task)
+    with pytest.raises(ValueError, match="unknown baseline policy 'nope'"):
+        baseline_factory("nope")
 
 
 def test_policies_never_exceed_the_budget(task):
@@ -67,5 +67,5 @@ def test_policies_never_exceed_the_budget(task):
 def test_rng_argument_is_used_only_by_random(task):
     # heuristic / read_all / oracle are deterministic functions of the observation
     for name in ("heuristic", "read_all", "oracle"):
-        eps = [run_episode(task, make_policy(name, task), EnvConfig(), RewardConfig(), random.Random(s), name) for s in range(3)]
+        eps = [run_task(task, baseline_factory(name)(task), rng=random.Random(s)) for s in range(3)]
         assert eps[0].transitions == eps[1].transitions == eps[2].transitions

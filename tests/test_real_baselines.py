@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from explorer.config import DataConfig, EnvConfig
-from explorer.data import make_tasks, read_records
-from explorer.evaluate import evaluate
+from explorer.data.records import read_records
+from explorer.data.tasks import make_tasks
+from explorer.harness import evaluate_policy
+from explorer.policies import baseline_factory
 from explorer.reward import RewardConfig
 
 pytestmark = pytest.mark.real_data
@@ -24,7 +26,7 @@ def dev_tasks():
 
 
 def _eval(tasks, policy):
-    return evaluate(tasks, policy, EnvConfig(), RewardConfig(), seed=0, progress=False)
+    return evaluate_policy(tasks, baseline_factory(policy), policy, EnvConfig(), RewardConfig(), seed=0, progress=False)
 
 
 def test_oracle_is_the_upper_bound_at_minimum_cost(dev_tasks):

@@ -26,16 +26,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from helpers import tiny_records, write_jsonl
+from helpers import run_task, tiny_records, write_jsonl
 
 tinker = pytest.importorskip("tinker")
 from tinker_standin import StandIn  # noqa: E402
 
 from explorer import tokens  # noqa: E402
-from explorer.backends.tinker import rl_datum, sft_datum  # noqa: E402
+from explorer.backends.tinker_sdk import rl_datum, sft_datum  # noqa: E402
 from explorer.cli import main as cli_main  # noqa: E402
 from explorer.env import ExplorerEnv  # noqa: E402
-from explorer.evaluate import episode_rng, run_episode  # noqa: E402
 from explorer.policies.llm import (  # noqa: E402
     SYSTEM_PROMPT,
     Conversation,
@@ -47,6 +46,7 @@ from explorer.policies.llm import (  # noqa: E402
     reply_text,
 )
 from explorer.render import render_observation  # noqa: E402
+from explorer.rollout import episode_rng  # noqa: E402
 from explorer.types import Open, StopReason, Unparsable  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,7 +113,7 @@ def test_token_in_token_out_keeps_sampled_ids_verbatim(task):
     answer = tokens.encode("ANSWER Graz")  # no <|im_end|>: cut at max_tokens
     sampler = ScriptedSampler([odd + [IM_END], answer])
     policy = LLMPolicy(sampler, thinking=False)
-    ep = run_episode(task, policy, ExplorerEnv(task).cfg, ExplorerEnv(task).reward_cfg, episode_rng(0, task.id), "llm")
+    ep = run_task(task, policy, rng=episode_rng(0, task.id), name="llm")
 
     assert [t.action for t in ep.transitions][0] == Open(1) and ep.answer == "Graz" and ep.stop_reason == StopReason.ANSWERED
     conv = policy.conv
@@ -167,7 +167,7 @@ def test_unparsable_replies_are_refused_steps_not_errors(task):
     garbage = tokens.encode("I think I should look around first.")
     cfg = ExplorerEnv(task).cfg
     policy = LLMPolicy(ScriptedSampler([garbage] * cfg.max_steps), thinking=False)
-    ep = run_episode(task, policy, cfg, ExplorerEnv(task).reward_cfg, episode_rng(0, task.id), "llm")
+    ep = run_task(task, policy, cfg, rng=episode_rng(0, task.id), name="llm")
     assert ep.stop_reason == StopReason.STEP_CAP and ep.metrics["invalid"] == cfg.max_steps
     assert all(isinstance(t.action, Unparsable) for t in ep.transitions)
     assert "Refused: unparsable action" in tokens.decode(policy.conv.tokens)
@@ -192,11 +192,6 @@ def standin() -> Iterator[StandIn]:
         for var in ("TINKER_CREDENTIAL_CMD", "MLFLOW_TRACKING_URI", "EXPLORER_PROJECT_ROOT", "EXPLORER_PARENT_RUN_ID"):
             mp.delenv(var, raising=False)  # everything stays in the test's own folders
         yield s
-        from explorer.policies import _load_checkpoint
-        from explorer.policies.llm import close_clients
-
-        close_clients()  # before the server stops: closing a client of a dead server retries for minutes
-        _load_checkpoint.cache_clear()
         assert s.service.internal_errors == []
 
 
@@ -268,8 +263,8 @@ def reference(standin, sft_project, tmp_path_factory) -> dict:
     before = set(standin.models)
     rc, out = run_stage(project, "grpo")
     assert rc == 0, out
-    state = json.loads((project / "models/grpo/seed0/tinker_state.json").read_text())
-    history = {step: m for step, m in state["history"]}
+    state = json.loads((project / "models/grpo/seed0/last.json").read_text())
+    history = {m["step"]: m for m in json.loads((project / "models/grpo/seed0/history.json").read_text())}
     optim_steps = [s for s, m in history.items() if m.get("tinker/optim_steps") == 1.0]
     assert len(optim_steps) >= 2 and optim_steps[0] <= 2, f"the config should give GRPO updates early: {optim_steps}"
     models = new_models(standin, before)
@@ -310,13 +305,14 @@ def test_pipeline_end_to_end_records_the_servers_checkpoints(standin, sft_projec
         assert rc == 0, out
         sft_logs += out
     grpo_dir = project / "models/grpo/seed0"
-    state = json.loads((grpo_dir / "tinker_state.json").read_text())
+    assert not (grpo_dir / "state.json").exists() and (grpo_dir / "done.json").exists()  # finished: no resume point left
     best, last = (json.loads((grpo_dir / n).read_text()) for n in ("best.json", "last.json"))
+    state = last
     grpo_model = state["state_path"].split("/")[2]  # tinker://<model id>/weights/<name>
     assert grpo_model in new_models(standin, before)
     # the last saved state is the one after the last optimizer step
-    assert state["state_path"] == last["state_path"] == f"tinker://{grpo_model}/weights/grpo-s0-step{reference['optim_steps'][-1]:05d}"
-    assert state["state_path"] in standin.checkpoints and state["sampler_path"] in standin.checkpoints
+    assert last["state_path"] == f"tinker://{grpo_model}/weights/grpo-s0-step{reference['optim_steps'][-1]:05d}"
+    assert last["state_path"] in standin.checkpoints and last["sampler_path"] in standin.checkpoints
     assert best["sampler_path"] in standin.checkpoints and best["state_path"] in standin.checkpoints
     assert standin.checkpoints[state["state_path"]].kind == "training" and standin.checkpoints[best["sampler_path"]].kind == "sampler"
     # Deterministic: the same run as the reference, on another training client.
@@ -329,8 +325,13 @@ def test_pipeline_end_to_end_records_the_servers_checkpoints(standin, sft_projec
     client = MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
     exp = client.get_experiment_by_name("tinker-explorer").experiment_id
     (grpo_run,) = client.search_runs([exp], "tags.stage = 'grpo'")
-    for key in ("reward/mean", "tinker/prompt_tokens", "tinker/sampled_tokens", "tinker/train_tokens"):
-        assert sorted(m.step for m in client.get_metric_history(grpo_run.info.run_id, key)) == [1, 2, 3, 4], key
+
+    def steps(key):
+        return sorted(m.step for m in client.get_metric_history(grpo_run.info.run_id, key))
+
+    assert steps("reward/mean") == [1, 2, 3, 4]
+    assert steps("tinker/prompt_tokens") == steps("tinker/sampled_tokens") == [0, 1, 2, 3, 4]  # step 0: the SFT start's val eval
+    assert steps("tinker/train_tokens") == reference["optim_steps"]  # only steps that updated
     assert grpo_run.data.tags["backend"] == "tinker" and grpo_run.data.tags["tinker.best_sampler_path"] == best["sampler_path"]
     (sft_run,) = client.search_runs([exp], "tags.stage = 'sft'")
     assert sft_run.data.tags["tinker.sampler_path"] == sft["sampler_path"]
@@ -341,24 +342,27 @@ def test_pipeline_end_to_end_records_the_servers_checkpoints(standin, sft_projec
     assert set(summary) == {"sft", "grpo"} and summary["grpo"]["dev"]["per_seed"]["0"]
     cli = json.loads((project / "reports/eval/cli/metrics.json").read_text())
     assert cli["n"] == 4 and cli["f1"] == summary["grpo"]["dev"]["f1"]["mean"]
-    # The batched evaluation of a pointer gives the harness's episodes exactly.
-    from explorer.cli import resolve_tasks
+    # Episodes in flight together (the harness's threads) give what one at a time gives.
+    from explorer.checkpoints import open_policy
     from explorer.config import load_params
-    from explorer.train.tinker_train import evaluate_pointer
+    from explorer.data.tasks import resolve_tasks
+    from explorer.harness import evaluate_policy
 
     cwd = os.getcwd()
     os.chdir(project)
     try:
         params = load_params()
-        batched, episodes = evaluate_pointer(resolve_tasks("dev", params)[0], "models/grpo/seed0/best.json", params)
+        with open_policy("models/grpo/seed0/best.json", params) as (factory, workers):
+            assert workers > 1
+            one_by_one, episodes = evaluate_policy(resolve_tasks("dev", params.data)[0], factory, "models/grpo/seed0/best.json",
+                                                   params.env, params.reward, progress=False, workers=1)  # fmt: skip
     finally:
         os.chdir(cwd)
     harness = [json.loads(ln) for ln in (project / "reports/eval/cli/episodes.jsonl").read_text().splitlines()]
     for e, h in zip(episodes, harness, strict=True):
         for k, v in e.to_dict().items():
-            if k != "reward":  # episodes.jsonl's "reward" is the reward config (write_outputs overwrites it)
-                assert v == h[k], (k, v, h[k])
-    assert {k: v for k, v in batched.items()} == {k: v for k, v in cli.items() if k in batched}
+            assert v == h[k], (k, v, h[k])
+    assert one_by_one == {k: v for k, v in cli.items() if k in one_by_one}
     # The greedy val eval inside GRPO (batched) and the harness agree on the best checkpoint.
     val = json.loads((project / "reports/eval/grpo/seed0/val/metrics.json").read_text())
     assert val["avg_reward"] == pytest.approx(best["val/reward"]) and val["avg_tokens_read"] == pytest.approx(best["val/tokens_read"])
@@ -384,7 +388,7 @@ def test_429_5xx_and_dropped_connections_change_nothing(standin, sft_project, re
     rc, out = run_stage(project, "grpo")
     assert rc == 0, out
     assert not f.pending, f.pending
-    state = json.loads((project / "models/grpo/seed0/tinker_state.json").read_text())
+    state = json.loads((project / "models/grpo/seed0/last.json").read_text())
     # The same optimizer steps as the fault-free run, each once, and the same weights.
     assert len(optim_ops(standin, new_models(standin, before))) == len(reference["optim_steps"])
     assert_same_final_weights(standin, state["state_path"], reference["state"]["state_path"])
@@ -395,18 +399,22 @@ def test_server_side_failure_is_a_clear_error_and_the_rerun_resumes(standin, sft
     project = copy_project(sft_project[0], tmp_path / "failure")
     before = set(standin.models)
     standin.faults.fail_request("forward_backward", message="GPU fell over")
-    from explorer.backends.tinker import TinkerServiceError
+    from explorer.backends.tinker_sdk import TinkerServiceError
 
     with pytest.raises(TinkerServiceError, match="forward_backward failed on the server.*GPU fell over.*rerun the stage to resume"):
         run_stage(project, "grpo")
-    state = json.loads((project / "models/grpo/seed0/tinker_state.json").read_text())
+    failed_models = new_models(standin, before)
+    state = json.loads((project / "models/grpo/seed0/state.json").read_text())
     assert state["step"] == reference["optim_steps"][0] - 1  # stopped at the first update, nothing after it saved
     rc, out = run_stage(project, "grpo")  # what Prefect's stage retry does
     assert rc == 0, out
-    assert f"resuming from models/grpo/seed0/tinker_state.json at step {state['step']}" in out
-    final = json.loads((project / "models/grpo/seed0/tinker_state.json").read_text())
+    assert f"resuming from models/grpo/seed0/state.json at step {state['step']}" in out
+    final = json.loads((project / "models/grpo/seed0/last.json").read_text())
     assert_same_final_weights(standin, final["state_path"], reference["state"]["state_path"])
-    assert len(optim_ops(standin, new_models(standin, before))) == len(reference["optim_steps"])  # the failed step never stepped
+    # optim_step is submitted with forward_backward (pipelined), so the failed step's optim_step ran on
+    # the abandoned client; the rerun's client starts from the saved state, so it is not in the lineage.
+    assert len(optim_ops(standin, failed_models)) == 1
+    assert len(optim_ops(standin, new_models(standin, before) - failed_models)) == len(reference["optim_steps"])
 
 
 def test_missing_malformed_and_rejected_keys_fail_at_once_naming_the_variable(standin, sft_project, tmp_path, monkeypatch):
@@ -437,26 +445,26 @@ def test_missing_malformed_and_rejected_keys_fail_at_once_naming_the_variable(st
 def test_sft_resumes_from_its_last_saved_state_with_the_optimizer(standin, sft_project, tmp_path, monkeypatch):
     project = copy_project(sft_project[0], tmp_path / "sft_crash")
     shutil.rmtree(project / "models/sft")
-    from explorer.train import tinker_train
+    from explorer.rl.state import RunState
 
     class Crash(BaseException):
         pass
 
-    saves, real_save = [], tinker_train.RunState.save
+    saves, real_save = [], RunState.save
 
-    def crashing_save(self):
-        real_save(self)
-        saves.append(self.doc["step"])
-        if self.doc["step"] == 3:
+    def crashing_save(self, path):
+        real_save(self, path)
+        saves.append(self.step)
+        if self.step == 3:
             raise Crash  # the process dies right after step 3's state is on disk
 
-    monkeypatch.setattr(tinker_train.RunState, "save", crashing_save)
+    monkeypatch.setattr(RunState, "save", crashing_save)
     with pytest.raises(Crash):
         run_stage(project, "sft")
-    monkeypatch.setattr(tinker_train.RunState, "save", real_save)
+    monkeypatch.setattr(RunState, "save", real_save)
     before = set(standin.models)
     rc, out = run_stage(project, "sft")
-    assert rc == 0 and "resuming from models/sft/seed0/tinker_state.json at step 3/8" in out, out
+    assert rc == 0 and "resuming from models/sft/seed0/state.json at step 3/8" in out, out
     assert [o.op for o in standin.log.ops if o.target in new_models(standin, before)].count("optim_step") == 5
     resumed = json.loads((project / "models/sft/seed0/policy.json").read_text())
     reference = json.loads((sft_project[0] / "models/sft/seed0/policy.json").read_text())
@@ -493,7 +501,7 @@ def test_sigkill_between_optim_step_and_save_then_resume(standin, sft_project, r
     assert killed, f"the run ended before it could be killed:\n{first_output}"
     standin.faults.clear()
     killed_models = new_models(standin, before)
-    state = json.loads((project / "models/grpo/seed0/tinker_state.json").read_text())
+    state = json.loads((project / "models/grpo/seed0/state.json").read_text())
     saved_steps = state["step"]
     assert 1 <= saved_steps < PARAMS["grpo"]["steps"]
     executed = len(optim_ops(standin, killed_models))
@@ -502,11 +510,11 @@ def test_sigkill_between_optim_step_and_save_then_resume(standin, sft_project, r
 
     out = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert f"resuming from models/grpo/seed0/tinker_state.json at step {saved_steps}/4" in out.stdout
+    assert f"resuming from models/grpo/seed0/state.json at step {saved_steps}/4" in out.stdout
     resumed_models = new_models(standin, before) - killed_models
     load_ops = [o for o in standin.log.ops if o.op == "load_weights" and o.target in resumed_models]
     assert len(load_ops) == 1  # one training client, created from the saved state (with optimizer)
-    final = json.loads((project / "models/grpo/seed0/tinker_state.json").read_text())
+    final = json.loads((project / "models/grpo/seed0/last.json").read_text())
     assert_same_final_weights(standin, final["state_path"], reference["state"]["state_path"])
     assert len(optim_ops(standin, resumed_models)) == len(reference["optim_steps"]) - saved_optim
 
@@ -521,33 +529,43 @@ def test_sigkill_between_optim_step_and_save_then_resume(standin, sft_project, r
 
 
 def test_cost_estimate_counts_what_the_rollouts_send(task):
-    """`python -m explorer.train.tinker_train cost` (docs/tinker.md) must count the tokens the
-    GRPO loop really sends: replay a heuristic episode as a group of LLM episodes and compare."""
+    """`explorer cost` (docs/tinker.md) must count the tokens the GRPO loop really sends: replay a
+    heuristic episode as a group of LLM episodes (one request per turn each) and compare."""
     from dataclasses import asdict
 
     from explorer.config import EnvConfig
-    from explorer.data import task_to_dict
-    from explorer.evaluate import evaluate
+    from explorer.cost import episode_tokens, step_tokens
+    from explorer.data.tasks import task_to_dict
+    from explorer.harness import evaluate_policy
+    from explorer.policies import baseline_factory
+    from explorer.policies.llm import END_THINK, THINK, demo_conversation
     from explorer.render import render_action
     from explorer.reward import RewardConfig
-    from explorer.train.tinker_train import episode_tokens, run_rollouts, step_tokens
 
-    _, (ep,) = evaluate([task], "heuristic", EnvConfig(), RewardConfig(), progress=False)
+    _, (ep,) = evaluate_policy([task], baseline_factory("heuristic"), "heuristic", EnvConfig(), RewardConfig(), progress=False)
     line = {**ep.to_dict(), "env_config": asdict(EnvConfig()), "reward_config": asdict(RewardConfig()), "task": task_to_dict(task)}
     replies = [tokens.encode(render_action(t.action)) + [IM_END] for t in ep.transitions]
     group = 3
-    sampler = ScriptedSampler([r for r in replies for _ in range(group)])  # turn 1: one request for the group
-    (rollouts,), counts = run_rollouts([task], group, sampler, False, 1.0, lambda: 0, EnvConfig(), RewardConfig())
-    assert [r.env.final_metrics for r in rollouts] == [ep.metrics] * group
+    samplers = [ScriptedSampler(list(replies)) for _ in range(group)]
+    policies = [LLMPolicy(s, thinking=False, temperature=1.0) for s in samplers]
+    episodes = [run_task(task, p, rng=episode_rng(0, task.id), name="llm") for p in policies]
+    assert [e.metrics for e in episodes] == [ep.metrics] * group
     expected = step_tokens([episode_tokens(line, thinking=False)], batch_size=1, group_size=group)
-    assert counts.requests == 1 + group * (len(replies) - 1)
-    assert (counts.prompt, counts.sampled) == (expected["prompt"], expected["sampled"])
-    assert sum(len(r.conv.training_arrays()[0]) for r in rollouts) == expected["train"]
+    prompts = [p for s in samplers for p in s.prompts]
+    assert len(prompts) == group * len(replies)  # every turn of every episode is one request
+    assert sum(map(len, prompts)) == expected["prompt"]
+    assert sum(p.conv.n_sampled for p in policies) == expected["sampled"]
+    assert sum(len(p.conv.training_arrays()[0]) for p in policies) == expected["train"]
+    # Not a prefix of an earlier request: the group's first prompt once, then what each turn adds.
+    for s in samplers:
+        for k in range(1, len(s.prompts)):
+            assert s.prompts[k][: len(s.prompts[k - 1]) + len(replies[k - 1])] == s.prompts[k - 1] + replies[k - 1]
+    new = len(samplers[0].prompts[0]) + sum(
+        len(s.prompts[k]) - len(s.prompts[k - 1]) - len(replies[k - 1]) for s in samplers for k in range(1, len(s.prompts))
+    )
+    assert new == expected["new_prompt"]
 
     # SFT with thinking on: the model must write the (empty) think block itself, so it is trained.
-    from explorer.policies.llm import END_THINK, THINK
-    from explorer.train.tinker_train import demo_conversation
-
     conv = demo_conversation(line, thinking=True)
     first = conv.sampled.index(True)
     assert conv.tokens[first : first + 4] == [THINK, 271, END_THINK, 271] and conv.tokens[first - 1] == 198  # "assistant\n"

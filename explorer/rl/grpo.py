@@ -181,6 +181,7 @@ class GRPORun:
             m = self.eval_val() | self.learner.step_metrics()
             self.write_best(0, m)
             st.add_metrics(0, m, now_ms())
+            self.save(tracker)
             self.log(f"grpo step 0/{cfg.steps}: val/reward {m['val/reward']:.3f} val/f1 {m['val/f1']:.3f} (the SFT start)")
         while st.step < cfg.steps:
             m = self.train_step()

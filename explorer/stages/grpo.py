@@ -62,8 +62,11 @@ def train_seeds(params: Params, make_learner: MakeLearner) -> int:
                                  | (tinker.tinker_params(params) if params.train.backend == "tinker" else {}))  # fmt: skip
             result = run.train(mlrun)
             mlrun.log_artifact(plot_grpo_curves({f"seed {seed}": run.history}, out / "curves.png"))
-            mlrun.set_tags({"checkpoint.best": str((out / "best.json").resolve()), "checkpoint.last": str((out / "last.json").resolve()),
-                            "best_step": str(result["best"]["step"])})  # fmt: skip
+            tags = {"checkpoint.best": str((out / "best.json").resolve()), "checkpoint.last": str((out / "last.json").resolve()),
+                    "best_step": str(result["best"]["step"])}  # fmt: skip
+            if params.train.backend == "tinker":
+                tags["tinker.best_sampler_path"] = json.loads((out / "best.json").read_text())["sampler_path"]
+            mlrun.set_tags(tags)
         histories[f"seed {seed}"] = run.history
         best = result["best"]
         print(

@@ -7,9 +7,10 @@ rename), the manifest last, so a crash leaves whole files, never a half-written 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from explorer import layout
-from explorer.config import Params
+from explorer.config import DataConfig, Params
 from explorer.data.sources import build
 from explorer.data.tasks import task_to_dict
 from explorer.io import atomic_write_json, atomic_write_jsonl
@@ -17,12 +18,18 @@ from explorer.stages import run_main
 from explorer.tracking import stage_run
 
 
-def main(params: Params) -> int:
-    cfg = params.data
+def prepare(cfg: DataConfig) -> dict[str, Any]:
+    """Build every split, then write them and the manifest; returns the manifest."""
     tasks, manifest = build(cfg)
     for name, ts in tasks.items():
         atomic_write_jsonl(layout.split_file(cfg, name), (task_to_dict(t) for t in ts))
     atomic_write_json(layout.manifest_file(cfg), manifest)
+    return manifest
+
+
+def main(params: Params) -> int:
+    cfg = params.data
+    manifest = prepare(cfg)
     source = f"{manifest['source']['kind']}:{manifest['source']['location']}"
     with stage_run(params.tracking, "prepare", {"stage": "prepare", "data.source": source}) as run:
         run.log_params({f"data.{k}": v for k, v in manifest["params"].items()} | {"data.source": cfg.source})
