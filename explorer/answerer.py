@@ -2029,3 +2029,37 @@ def _plan_state(question: str, read: tuple[tuple[str, str], ...]) -> tuple[tuple
             elif q.attr and _read_attr(q.attr, para)[1] is None:
                 stuck.add(para.title)
     return tuple(names_out), frozenset(stuck)
+
+
+class RelevanceParts(NamedTuple):
+    """The signals `relevance` adds up, apart, so a learned policy can weigh them itself."""
+
+    entity: float  # how well the chunk's title matches an entity of the question (0 = not)
+    plan_bridge: bool  # a read paragraph names this chunk's subject as the next hop of the plan
+    weak_bridge: bool  # the chunk's title is mentioned somewhere in what was read
+    read_before: bool  # another chunk of this paragraph was read
+    stuck: bool  # ... and the plan is stuck there: what it needs may be in a later chunk
+    kind_hint: bool  # the preview looks like the kind of page the plan needs (a biography ...)
+    overlap: float  # share of the question's content words in title + preview
+    q_kind: str  # the question plan's kind: compare | same | chain | unknown
+    q_attr: str  # the attribute it reads at the end (birth, birthplace, name, ...)
+
+
+@lru_cache(maxsize=400_000)
+def relevance_parts(question: str, title: str, text: str, read: tuple[tuple[str, str], ...]) -> RelevanceParts:
+    rd = tuple((str(t), str(x)) for t, x in read)
+    paras = _paras(rd)
+    q = _parse(question, paras)
+    cand = _Para(title, text, _key(title), _key(_base(title)))
+    ent = max((_match_score(e, cand) for e in q.entities), default=0.0)
+    if ent == 0.0 and cand.base_key and len(cand.base_key) > 3 and f" {cand.base_key} " in f" {_key(question)} ":
+        ent = 1.5
+    bridge, stuck = _plan_state(question, rd)
+    ck = cand.base_key
+    plan = any(_resolve_name(n, (cand,)) is not None or (ck and ck in _key(n)) for n in bridge)
+    weak = bool(cand.base_key and len(cand.base_key) >= 4 and any(p.title != title and _key_find(p.text, _base(title)) >= 0 for p in paras))
+    read_before = title in {p.title for p in paras}
+    hint = bool((q.via or q.attr in ("birth", "death", "birthplace", "deathplace", "nationality")) and (_opening_paren(text)[0] >= 0 or re.search(r"\bborn\b", text)))
+    qk = set(_key(question).split()) - _STOP
+    tk = set(_key(title + " " + text).split()) - _STOP
+    return RelevanceParts(ent, plan, weak, read_before, read_before and title in stuck, hint, len(qk & tk) / len(qk) if qk else 0.0, q.kind, q.attr)

@@ -39,27 +39,35 @@ class DataConfig:
     val_size: int = 100  # held out from the official train split, for checkpoint selection
     dev_size: int = 0  # official dev records to use as the test split; 0 = all
     seed: int = 0  # shuffles the train source before the val hold-out
-    max_chunk_tokens: int = 128  # longer paragraphs are split at sentence boundaries
-    preview_tokens: int = 16
+    # Longer paragraphs are split at sentence boundaries (a sentence is never cut); 0 = one chunk
+    # per sentence.
+    max_chunk_tokens: int = 128
+    preview_tokens: int = 16  # the free preview: a paragraph's (or, with env.previews chunk, a chunk's) first tokens
     on_error: str = "stop"  # stop | skip: what a malformed record does (skip counts them)
     out_dir: str = "data/prepared"
 
     def __post_init__(self) -> None:
         if self.on_error not in ("stop", "skip"):
             raise ConfigError(f"data.on_error must be stop or skip, got {self.on_error!r}")
-        if self.max_chunk_tokens < 8 or self.preview_tokens < 0:
-            raise ConfigError("data.max_chunk_tokens must be >= 8 and data.preview_tokens >= 0")
+        if not (self.max_chunk_tokens == 0 or self.max_chunk_tokens >= 8) or self.preview_tokens < 0:
+            raise ConfigError("data.max_chunk_tokens must be 0 (one chunk per sentence) or >= 8, and data.preview_tokens >= 0")
 
 
 @dataclass(frozen=True)
 class EnvConfig:
     budget: int = 2000  # Qwen3 tokens the agent may spend on opened text and notes
-    max_steps: int = 32  # enough for read-all on the largest pool here (29 chunks) + answer
+    # Enough for read-all at any chunking here (at most 81 chunks a question, one per sentence) + answer.
+    max_steps: int = 100
     max_note_tokens: int = 64
+    # What is shown for free: one preview per paragraph, its chunks listed under it with their
+    # costs (so finer chunks do not buy free reading), or (chunk) one preview per chunk.
+    previews: str = "paragraph"
 
     def __post_init__(self) -> None:
         if self.budget < 1 or self.max_steps < 1 or self.max_note_tokens < 1:
             raise ConfigError("env.budget, env.max_steps and env.max_note_tokens must be >= 1")
+        if self.previews not in ("paragraph", "chunk"):
+            raise ConfigError(f"env.previews must be paragraph or chunk, got {self.previews!r}")
 
 
 @dataclass(frozen=True)
@@ -159,7 +167,14 @@ class GRPOConfig:
 @dataclass(frozen=True)
 class EvaluateConfig:
     splits: tuple[str, ...] = ("val", "dev")
+    # The best reading under a budget: heuristic, read-all and every GRPO seed on the report split
+    # again with env.budget set to each of these (metrics.json `budgets`).
+    budgets: tuple[int, ...] = (128, 256, 512, 2000)
     out_dir: str = "reports/eval"
+
+    def __post_init__(self) -> None:
+        if any(b < 1 for b in self.budgets):
+            raise ConfigError(f"evaluate.budgets must be >= 1, got {list(self.budgets)}")
 
 
 @dataclass(frozen=True)

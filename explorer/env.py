@@ -23,8 +23,11 @@ Stepping a finished env is a programming error and raises RuntimeError.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from explorer import tokens
 from explorer.config import EnvConfig
+from explorer.render import render_observation
 from explorer.reward import RewardConfig, episode_reward, exact_match, token_f1
 from explorer.types import (
     Action,
@@ -40,6 +43,25 @@ from explorer.types import (
     Transition,
     Unparsable,
 )
+
+
+@lru_cache(maxsize=4096)
+def shown_tokens(task: Task, cfg: EnvConfig) -> int:
+    """Qwen3 tokens of the free text: the first observation as text (question, titles, previews,
+    chunk ids and costs, instructions), what every policy is shown before it pays for anything."""
+    return tokens.count(render_observation(ExplorerEnv(task, cfg).initial_observation()))
+
+
+def _chunk_layout(task: Task, previews: str) -> tuple[list[int], list[str]]:
+    """Each chunk's position within its paragraph, and the preview shown for it: its paragraph's
+    first chunk's preview (previews: paragraph) or its own (previews: chunk)."""
+    positions, shown, first_preview, count = [], [], {}, {}
+    for c in task.chunks:
+        positions.append(count.get(c.paragraph, 0))
+        count[c.paragraph] = positions[-1] + 1
+        first_preview.setdefault(c.paragraph, c.preview)
+        shown.append(first_preview[c.paragraph] if previews == "paragraph" else c.preview)
+    return positions, shown
 
 
 class ExplorerEnv:
@@ -59,6 +81,7 @@ class ExplorerEnv:
         self.stop_reason: StopReason | None = None
         self.answer: str | None = None
         self.final_metrics: dict[str, float] = {}
+        self._positions, self._previews = _chunk_layout(task, self.cfg.previews)
 
     @property
     def done(self) -> bool:
@@ -72,7 +95,10 @@ class ExplorerEnv:
         opened = set(self.opened_ids)
         return Observation(
             question=self.task.question,
-            chunks=tuple(ChunkView(c.id, c.title, c.preview, c.n_tokens, c.id in opened) for c in self.task.chunks),
+            chunks=tuple(
+                ChunkView(c.id, c.title, self._previews[i], c.n_tokens, c.id in opened, c.paragraph, self._positions[i])
+                for i, c in enumerate(self.task.chunks)
+            ),
             opened=tuple((i, self.task.chunks[i].text) for i in self.visible_ids),
             notes=tuple(self.notes),
             budget=self.cfg.budget,
@@ -80,6 +106,7 @@ class ExplorerEnv:
             step=self.steps,
             max_steps=self.cfg.max_steps,
             last_error=self.last_error,
+            previews=self.cfg.previews,
         )
 
     initial_observation = observation
@@ -151,12 +178,13 @@ class ExplorerEnv:
         f1 = max(token_f1(self.answer, g) for g in self.task.gold_answers) if answered else 0.0
         em = max(exact_match(self.answer, g) for g in self.task.gold_answers) if answered else 0.0
         gold = set(self.task.gold_chunk_ids)
-        reward = episode_reward(self.reward_cfg, f1, answered, self.tokens_read, self.cfg.budget, self.n_invalid)
+        reward = episode_reward(self.reward_cfg, f1, answered, self.tokens_read, self.cfg.budget, self.n_invalid, self.task.all_reading_cost)
         return {
             "f1": f1, "em": em, "answered": float(answered), "reward": reward,
             "tokens_read": float(self.tokens_read), "note_tokens": float(self.note_tokens),
             "opens": float(len(self.opened_ids)), "steps": float(self.steps), "invalid": float(self.n_invalid),
             "gold_recall": len(gold & set(self.opened_ids)) / len(gold) if gold else 0.0,
+            "tokens_shown": float(shown_tokens(self.task, self.cfg)),
         }  # fmt: skip
 
     def to_episode(self, policy: str) -> Episode:

@@ -47,6 +47,7 @@ def aggregate(episodes: list[Episode]) -> dict[str, Any]:
         "answer_rate": mean("answered"),
         "avg_opens": mean("opens"),
         "avg_tokens_read": mean("tokens_read"),
+        "avg_tokens_shown": mean("tokens_shown"),
         "avg_steps": mean("steps"),
         "avg_reward": mean("reward"),
         "invalid_per_episode": mean("invalid"),

@@ -64,3 +64,8 @@ def eval_dir(cfg: EvaluateConfig, name: str, seed: int, split: str) -> Path:
 
 def eval_metrics(cfg: EvaluateConfig) -> Path:
     return Path(cfg.out_dir) / "metrics.json"
+
+
+def budgets_metrics(cfg: EvaluateConfig) -> Path:
+    """F1 and tokens of heuristic, read-all and GRPO under each of `evaluate.budgets`."""
+    return Path(cfg.out_dir) / "budgets.json"

@@ -66,11 +66,23 @@ def render_observation(obs: Observation) -> str:
         f"Question: {obs.question}",
         f"Budget: {obs.budget_left} of {obs.budget} tokens left. Step {obs.step + 1} of {obs.max_steps}.",
         "",
-        "Chunks ([id] title (cost in tokens): preview):",
     ]
-    for c in obs.chunks:
-        mark = " [opened]" if c.opened else ""
-        lines.append(f"[{c.id}] {c.title} ({c.n_tokens} tok){mark}: {' '.join(c.preview.split())} ...")
+    if obs.previews == "paragraph":
+        # One preview per paragraph; its chunks listed under it with their costs, so finer chunks
+        # add only an id and a number each to the free text, never more preview.
+        lines.append("Paragraphs: title: preview ... [chunk ids] each chunk's cost in tokens (* = opened)")
+        by_paragraph: dict[int, list] = {}
+        for c in obs.chunks:
+            by_paragraph.setdefault(c.paragraph, []).append(c)
+        for chunks in by_paragraph.values():
+            ids = f"[{chunks[0].id}]" if len(chunks) == 1 else f"[{chunks[0].id}-{chunks[-1].id}]"  # a paragraph's ids are consecutive
+            costs = "/".join(f"{c.n_tokens}{'*' if c.opened else ''}" for c in chunks)
+            lines.append(f"{chunks[0].title}: {' '.join(chunks[0].preview.split())} ... {ids} {costs}")
+    else:
+        lines.append("Chunks ([id] title (cost in tokens): preview):")
+        for c in obs.chunks:
+            mark = " [opened]" if c.opened else ""
+            lines.append(f"[{c.id}] {c.title} ({c.n_tokens} tok){mark}: {' '.join(c.preview.split())} ...")
     if obs.opened:
         lines += ["", "Opened:"]
         titles = {c.id: c.title for c in obs.chunks}

@@ -45,7 +45,7 @@ def token_f1(prediction: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-RewardVariant = Literal["f1", "shaped", "f1_cost"]
+RewardVariant = Literal["f1", "shaped", "f1_cost", "f1_pool_cost"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,9 @@ class RewardConfig:
     - `shaped`: F1 + `answer_bonus` for ending with a well-formed answer
       - `cost_coef` * tokens_read / budget - `invalid_penalty` per refused action.
     - `f1_cost`: F1 - `cost_coef` * tokens_read / budget.
+    - `f1_pool_cost`: F1 - `cost_coef` * tokens_read / pool tokens, the pool being all of the
+      question's chunks (what read-all reads): the price of reading as a share of reading it all,
+      the same for a short pool as for a long one.
     """
 
     variant: RewardVariant = "f1"
@@ -64,14 +67,16 @@ class RewardConfig:
     invalid_penalty: float = 0.05
 
     def __post_init__(self) -> None:
-        if self.variant not in ("f1", "shaped", "f1_cost"):
-            raise ValueError(f"reward.variant must be f1, shaped or f1_cost, got {self.variant!r}")
+        if self.variant not in ("f1", "shaped", "f1_cost", "f1_pool_cost"):
+            raise ValueError(f"reward.variant must be f1, shaped, f1_cost or f1_pool_cost, got {self.variant!r}")
 
 
-def episode_reward(cfg: RewardConfig, f1: float, answered: bool, tokens_read: int, budget: int, n_invalid: int) -> float:
+def episode_reward(cfg: RewardConfig, f1: float, answered: bool, tokens_read: int, budget: int, n_invalid: int, pool_tokens: int = 0) -> float:
     cost_fraction = tokens_read / budget if budget > 0 else 0.0
     if cfg.variant == "f1":
         return f1
+    if cfg.variant == "f1_pool_cost":
+        return f1 - cfg.cost_coef * (tokens_read / pool_tokens if pool_tokens > 0 else 0.0)
     if cfg.variant == "f1_cost":
         return f1 - cfg.cost_coef * cost_fraction
     return f1 + (cfg.answer_bonus if answered else 0.0) - cfg.cost_coef * cost_fraction - cfg.invalid_penalty * n_invalid

@@ -122,13 +122,17 @@ class StopReason(StrEnum):
 
 @dataclass(frozen=True)
 class ChunkView:
-    """What the agent sees of a chunk before (and after) opening it."""
+    """What the agent sees of a chunk before (and after) opening it. With `env.previews:
+    paragraph` (the default) `preview` is its paragraph's preview, the same for every chunk of
+    the paragraph, and shown once per paragraph."""
 
     id: int
     title: str
     preview: str
     n_tokens: int
     opened: bool
+    paragraph: int = 0  # index of the source paragraph
+    position: int = 0  # the chunk's index within its paragraph (0: the paragraph's first chunk)
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,7 @@ class Observation:
     step: int
     max_steps: int
     last_error: str | None = None  # why the previous action was refused, if it was
+    previews: str = "paragraph"  # env.previews: one preview per paragraph, or one per chunk
 
 
 @dataclass(frozen=True)

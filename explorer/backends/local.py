@@ -32,15 +32,19 @@ from explorer.env import ExplorerEnv
 from explorer.io import repr_hash
 from explorer.policies.features import N_FEATURES, action_set
 from explorer.policies.local import LocalPolicy, load_policy, log_softmax, sample_index, save_policy
-from explorer.types import Action, Episode, Observation, Policy, PolicyFactory, Task
+from explorer.types import Action, Episode, Observation, Open, Policy, PolicyFactory, Task
 
 # ----------------------------------------------------------------------------- SFT
 
-Example = tuple[np.ndarray, int]  # (features of the action set [A, D], index of the demo action)
+# (features of the action set [A, D], indices of the target actions). One target: the demo's
+# action. Demos of gold_reading (which reads the labels) have a target *set* for each open: every
+# unopened gold chunk, since which of them it opened first is its own arbitrary order; the loss is
+# then -log of the probability of opening some gold chunk.
+Example = tuple[np.ndarray, tuple[int, ...]]
 
 
 def examples_from_demos(lines: list[dict]) -> tuple[list[Example], int]:
-    """(features, target) for every demonstrated step, and how many steps had no match in the
+    """(features, targets) for every demonstrated step, and how many steps had no match in the
     policy's action set (e.g. an answer text the candidate list does not hold)."""
     examples: list[Example] = []
     unmatched = 0
@@ -54,21 +58,35 @@ def examples_from_demos(lines: list[dict]) -> tuple[list[Example], int]:
             idx = aset.index_of(t.action)
             if idx is None:
                 unmatched += 1
+            elif d["policy"] == "gold_reading" and isinstance(t.action, Open):
+                opened = {c.id for c in obs.chunks if c.opened}
+                gold = [aset.index_of(Open(g)) for g in task.gold_chunk_ids if g not in opened]
+                examples.append((aset.features, tuple(sorted(i for i in gold if i is not None))))
             else:
-                examples.append((aset.features, idx))
+                examples.append((aset.features, (idx,)))
             obs = env.step(t.action).observation
     return examples, unmatched
 
 
 def nll_and_grad(w: np.ndarray, batch: list[Example]) -> tuple[float, np.ndarray, float]:
-    """Mean negative log-likelihood of the targets, its gradient, and argmax accuracy."""
+    """Mean negative log-likelihood of the targets (of the target set: -log sum of its
+    probabilities), its gradient, and how often the argmax is a target."""
     loss, grad, correct = 0.0, np.zeros_like(w), 0
-    for feats, target in batch:
+    for feats, targets in batch:
         lp = log_softmax(feats @ w)
         p = np.exp(lp)
-        loss -= lp[target]
-        grad += feats.T @ (p - np.eye(len(p))[target])
-        correct += int(np.argmax(lp) == target)
+        if len(targets) == 1:
+            loss -= lp[targets[0]]
+            grad += feats.T @ (p - np.eye(len(p))[targets[0]])
+        else:
+            t = np.array(targets)
+            top = lp[t].max()
+            log_mass = top + np.log(np.exp(lp[t] - top).sum())
+            q = np.zeros_like(p)
+            q[t] = np.exp(lp[t] - log_mass)  # the policy's distribution within the target set
+            loss -= log_mass
+            grad += feats.T @ (p - q)
+        correct += int(int(np.argmax(lp)) in targets)
     n = max(1, len(batch))
     return loss / n, grad / n, correct / n
 

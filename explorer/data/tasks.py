@@ -31,7 +31,10 @@ def _find_paragraph(context: tuple[tuple[str, tuple[str, ...]], ...], title: str
 
 def _split_paragraph(sentences: tuple[str, ...], max_tokens: int) -> list[tuple[int, int]]:
     """Greedy sentence packing: (first, end) sentence ranges whose joined text has at most
-    `max_tokens` tokens. A single sentence over the limit stays whole: we never cut a sentence."""
+    `max_tokens` tokens (0: one sentence per range). A single sentence over the limit stays
+    whole: we never cut a sentence."""
+    if max_tokens == 0:
+        return [(i, i + 1) for i in range(len(sentences))]
     spans: list[tuple[int, int]] = []
     start = 0
     for end in range(1, len(sentences) + 1):

@@ -1,11 +1,13 @@
-"""The four baseline policies (see explorer/policies/__init__.py for what each does)."""
+"""The baseline policies (see explorer/policies/__init__.py for what each does)."""
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 
 from explorer.answerer import answer_question, is_sufficient, relevance
+from explorer.reward import normalize_answer
 from explorer.types import Action, Answer, Observation, Open, Task
 
 MAX_OPENS = 6  # the heuristic's reading cap: gold evidence is 2 paragraphs (4 for bridge_comparison)
@@ -63,5 +65,37 @@ def oracle_policy(task: Task) -> Callable[[Observation, random.Random], Action]:
         opened = {c.id for c in obs.chunks if c.opened}
         todo = [i for i in task.gold_chunk_ids if i not in opened]
         return Open(todo[0]) if todo else Answer(task.answer)
+
+    return act
+
+
+def _title_key(title: str) -> str:
+    """A title as it would be named in text: normalised, without a trailing "(disambiguation)"."""
+    return normalize_answer(re.sub(r"\s*\(.*?\)\s*$", "", title))
+
+
+def gold_reading_policy(task: Task) -> Callable[[Observation, random.Random], Action]:
+    """Opens exactly the chunks that hold supporting facts, in an order a reader could discover
+    them: chunks of paragraphs the question names (or already opened) first, then those whose
+    title is named in what was read (bridge entities), then the rest, a paragraph's chunks in
+    order; then answers with the rules reader. It reads the task's gold labels: a demonstrator on
+    the train split and a reference point on dev, never a learned result."""
+
+    def act(obs: Observation, rng: random.Random) -> Action:
+        views = {c.id: c for c in obs.chunks}
+        todo = [i for i in task.gold_chunk_ids if not views[i].opened]
+        if not todo or _steps_left(obs) <= 1:
+            return _answer(obs)
+        question = f" {normalize_answer(obs.question)} "
+        read = normalize_answer(" ".join(text for _, text in read_passages(obs)))
+        opened_paragraphs = {c.paragraph for c in obs.chunks if c.opened}
+
+        def tier(i: int) -> tuple[int, int, int]:
+            c, key = views[i], _title_key(views[i].title)
+            named = c.paragraph in opened_paragraphs or (bool(key) and f" {key} " in question)
+            return (0 if named else 1 if key and key in read else 2, c.position, i)
+
+        nxt = min(todo, key=tier)
+        return Open(nxt) if views[nxt].n_tokens <= obs.budget_left else _answer(obs)
 
     return act

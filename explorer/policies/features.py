@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from explorer.answerer import answer_question, is_sufficient, relevance
+from explorer.answerer import RelevanceParts, answer_question, is_sufficient, relevance, relevance_parts
 from explorer.policies.baselines import read_passages
 from explorer.reward import normalize_answer
 from explorer.types import Action, Answer, Observation, Open
@@ -30,10 +30,26 @@ FEATURES: tuple[str, ...] = (
     "open.relevance_norm",
     "open.relevance_rank0",
     "open.relevance_rank1",
+    "open.entity",
+    "open.plan_bridge",
+    "open.weak_bridge",
+    "open.read_before",
+    "open.stuck",
+    "open.kind_hint",
+    "open.overlap",
     "open.title_in_question",
     "open.title_in_read",
-    "open.same_paragraph_opened",
-    "open.first_of_paragraph",
+    "open.position0",
+    "open.position1",
+    "open.position2plus",
+    "open.continues_paragraph",
+    "open.continues_paragraph&not_sufficient",
+    "open.continues_paragraph&stuck",
+    "open.entity&position0",
+    "open.plan_bridge&position0",
+    "open.position0&q_life",
+    "open.position0&q_chain",
+    "open.position0&q_compare",
     "open.tokens_per_100",
     *(f"answer&k={k}" for k in range(K_BUCKETS)),
     "answer&sufficient",
@@ -93,6 +109,13 @@ def _relevance(question: str, title: str, preview: str, read: tuple[tuple[str, s
     return relevance(question, title, preview, read)
 
 
+LIFE_ATTRS = ("birth", "death", "birthplace", "deathplace", "lifespan")  # read from a biography's opening sentence
+
+
+def _parts(question: str, title: str, preview: str, read: tuple[tuple[str, str], ...]) -> RelevanceParts:
+    return relevance_parts(question, title, preview, read)
+
+
 def action_set(obs: Observation) -> ActionSet:
     """All legal actions of `obs` with their features. Pure function of the observation."""
     read = tuple(read_passages(obs))
@@ -102,38 +125,64 @@ def action_set(obs: Observation) -> ActionSet:
     options = question_options(obs.question)
     q_norm = f" {normalize_answer(obs.question)} "
     budget_used = 1.0 - obs.budget_left / max(1, obs.budget)
-    opened_titles = {c.title for c in obs.chunks if c.opened}
-    read_text = " ".join(t for _, t in read).lower()
+    views = {c.id: c for c in obs.chunks}
 
     actions: list[Action] = []
     rows: list[np.ndarray] = []
     fi = FEATURE_INDEX
 
-    # --- open actions
+    # --- open actions. The reader's relevance signals are per paragraph: with one preview per
+    # paragraph, nothing shown tells a paragraph's chunks apart but their position and cost.
     candidates = [c for c in obs.chunks if not c.opened and c.n_tokens <= obs.budget_left]
-    rel = np.array([_relevance(obs.question, c.title, c.preview, read) for c in candidates])
-    order = np.argsort(-rel, kind="stable") if len(rel) else np.array([], dtype=int)
-    rank = np.empty(len(rel), dtype=int)
-    rank[order] = np.arange(len(rel))
-    rel_max = float(np.max(np.abs(rel))) if len(rel) else 1.0
-    seen_titles: set[str] = set()
-    for j, c in enumerate(candidates):
+    paragraphs = list(dict.fromkeys(c.paragraph for c in candidates))
+    first_view = {p: next(c for c in candidates if c.paragraph == p) for p in paragraphs}
+    parts = {p: _parts(obs.question, first_view[p].title, first_view[p].preview, read) for p in paragraphs}
+    rel_p = {p: _relevance(obs.question, first_view[p].title, first_view[p].preview, read) for p in paragraphs}
+    ranked = sorted(paragraphs, key=lambda p: -rel_p[p])  # stable: ties keep document order
+    rank_p = {p: r for r, p in enumerate(ranked)}
+    rel_max = max((abs(v) for v in rel_p.values()), default=1.0)
+    last_open_pos: dict[int, int] = {}
+    for c in obs.chunks:
+        if c.opened:
+            last_open_pos[c.paragraph] = max(last_open_pos.get(c.paragraph, -1), c.position)
+    read_elsewhere = {p: normalize_answer(" ".join(t for cid, t in obs.opened if views[cid].paragraph != p)) for p in paragraphs}
+    for c in candidates:
+        pt = parts[c.paragraph]
         x = np.zeros(N_FEATURES)
         x[fi[f"open&k={k}"]] = 1.0
         x[fi["open&sufficient"]] = float(sufficient)
         x[fi["open&budget_used"]] = budget_used
         x[fi["open&q_yesno"]] = float(q_yesno)
         x[fi["open&q_choice"]] = float(bool(options))
-        x[fi["open.relevance_norm"]] = rel[j] / rel_max if rel_max > 0 else 0.0
-        x[fi["open.relevance_rank0"]] = float(rank[j] == 0)
-        x[fi["open.relevance_rank1"]] = float(rank[j] == 1)
+        x[fi["open.relevance_norm"]] = rel_p[c.paragraph] / rel_max if rel_max > 0 else 0.0
+        x[fi["open.relevance_rank0"]] = float(rank_p[c.paragraph] == 0)
+        x[fi["open.relevance_rank1"]] = float(rank_p[c.paragraph] == 1)
+        x[fi["open.entity"]] = min(pt.entity, 2.0) / 2.0
+        x[fi["open.plan_bridge"]] = float(pt.plan_bridge)
+        x[fi["open.weak_bridge"]] = float(pt.weak_bridge)
+        x[fi["open.read_before"]] = float(pt.read_before)
+        x[fi["open.stuck"]] = float(pt.stuck)
+        x[fi["open.kind_hint"]] = float(pt.kind_hint)
+        x[fi["open.overlap"]] = pt.overlap
         title_norm = normalize_answer(re.sub(r"\s*\(.*?\)\s*$", "", c.title))
-        x[fi["open.title_in_question"]] = float(bool(title_norm) and f" {title_norm} " in q_norm)
-        x[fi["open.title_in_read"]] = float(len(title_norm) > 3 and title_norm in normalize_answer(read_text))
-        x[fi["open.same_paragraph_opened"]] = float(c.title in opened_titles)
-        x[fi["open.first_of_paragraph"]] = float(c.title not in seen_titles)
+        in_question = bool(title_norm) and f" {title_norm} " in q_norm
+        in_read = len(title_norm) > 3 and title_norm in read_elsewhere[c.paragraph]  # a bridge: named by another paragraph
+        continues = c.paragraph in last_open_pos and c.position == last_open_pos[c.paragraph] + 1
+        first = c.position == 0
+        x[fi["open.title_in_question"]] = float(in_question)
+        x[fi["open.title_in_read"]] = float(in_read)
+        x[fi["open.position0"]] = float(first)
+        x[fi["open.position1"]] = float(c.position == 1)
+        x[fi["open.position2plus"]] = float(c.position >= 2)
+        x[fi["open.continues_paragraph"]] = float(continues)
+        x[fi["open.continues_paragraph&not_sufficient"]] = float(continues and not sufficient)
+        x[fi["open.continues_paragraph&stuck"]] = float(continues and pt.stuck)
+        x[fi["open.entity&position0"]] = float(first and pt.entity > 0)
+        x[fi["open.plan_bridge&position0"]] = float(first and pt.plan_bridge)
+        x[fi["open.position0&q_life"]] = float(first and pt.q_attr in LIFE_ATTRS)
+        x[fi["open.position0&q_chain"]] = float(first and pt.q_kind == "chain")
+        x[fi["open.position0&q_compare"]] = float(first and pt.q_kind in ("compare", "same"))
         x[fi["open.tokens_per_100"]] = c.n_tokens / 100.0
-        seen_titles.add(c.title)
         actions.append(Open(c.id))
         rows.append(x)
 
