@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from explorer.answerer import answer_question, is_sufficient, relevance
 from explorer.io import atomic_write_text
 from explorer.policies.baselines import read_passages
+from explorer.reader import answer_question, is_sufficient, relevance
 from explorer.reward import normalize_answer
 from explorer.types import Action, Answer, Observation, Open
 

@@ -117,7 +117,10 @@ def loss_and_grad(w: np.ndarray, batch: list[tuple[StepRecord, float]], cfg: GRP
 
 
 # The modules whose code shapes a GRPO run (the grpo stage's code deps in dvc.yaml, less plots).
-TRAINING_CODE = ("answerer.py", "env.py", "evaluate.py", "reward.py", "types.py", "policies/baselines.py", "policies/local.py",
+TRAINING_CODE = ("reader/__init__.py", "reader/attributes.py", "reader/countries.py", "reader/countries.tsv", "reader/dates.py",
+                 "reader/names.py", "reader/paragraphs.py", "reader/places.py", "reader/questions.py", "reader/ranking.py",
+                 "reader/relations.py", "reader/solve.py", "reader/text.py",
+                 "env.py", "evaluate.py", "reward.py", "types.py", "policies/baselines.py", "policies/local.py",
                  "train/adam.py", "train/grpo.py")  # fmt: skip
 
 
