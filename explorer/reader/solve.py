@@ -18,6 +18,8 @@ from explorer.reader.text import base_title, clean_answer, find_folded, match_ke
 
 
 class _Solution(NamedTuple):
+    """A plan's outcome on the paragraphs read: the answer ('' if none) and whether it is final."""
+
     answer: str
     complete: bool  # the plan's paragraphs were all read and gave what it needed there
 
