@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from explorer.answerer import answer_question, is_sufficient, relevance
+from explorer.reader import answer_question, is_sufficient, relevance
 from explorer.types import Action, Answer, Observation, Open, Task
 
 MAX_OPENS = 6  # the heuristic's reading cap: gold evidence is 2 paragraphs (4 for bridge_comparison)

@@ -15,8 +15,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from explorer.answerer import answer_question, is_sufficient, relevance
 from explorer.policies.baselines import read_passages
+from explorer.reader import answer_question, is_sufficient, relevance
 from explorer.reward import normalize_answer
 from explorer.types import Action, Answer, Observation, Open
 
