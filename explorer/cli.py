@@ -264,8 +264,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-        # The Prefect flow (flows/pipeline.py) has its own options; hand them over untouched.
-        from flows.pipeline import main as flow_main
+        # The Prefect flow's entry point (flows/entry.py) has its own options; hand them over untouched.
+        from flows.entry import main as flow_main
 
         return flow_main(argv, prog="explorer")
     args = build_parser().parse_args(argv)
