@@ -146,9 +146,11 @@ def stage_run(cfg: TrackingConfig, run_name: str, tags: Mapping[str, str] | None
 # The pipeline flow's runs (flows/pipeline.py): one parent run per flow run, one child run per
 # stage that DVC ran; the runs a stage logs itself hang under its child ($EXPLORER_PARENT_RUN_ID).
 
-# The MLflow 3 UI reads this experiment tag to choose its GenAI view (traces) or its model-training
-# view (runs). "custom_model_development" is what the UI's own experiment-kind selector writes for
-# "Machine learning" (mlflow/server/js bundle: ExperimentKind.CUSTOM_MODEL_DEVELOPMENT).
+# The MLflow 3 UI's experiment kind: "custom_model_development" is what its kind selector writes
+# for model training (mlflow/server/js bundle: ExperimentKind.CUSTOM_MODEL_DEVELOPMENT, tag
+# "mlflow.experimentKind"). The 3.17.2 UI itself picks GenAI or model-training view from a
+# per-browser toggle (default GenAI) or the URL's `?workflowType=machine_learning`, checked with
+# a headless browser; the tag marks the experiment for the UIs and tools that read it.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"
 UP_TO_DATE = "up to date"  # the dvc_status of a stage DVC skipped
@@ -229,7 +231,7 @@ class PipelineRuns:
         if self.client is None or run_id is None:
             return
         self.log(run_id, metrics=metrics, tags={"dvc_status": dvc_status, **(tags or {})})
-        self.end(run_id, "FAILED" if dvc_status == "failed" else "FINISHED")
+        self.end(run_id, {"failed": "FAILED", "interrupted": "KILLED"}.get(dvc_status, "FINISHED"))
         if dvc_status == UP_TO_DATE:
             self.client.delete_run(run_id)
 

@@ -5,9 +5,9 @@
   (none: it was up to date) and raises DVC's exception types (`dvc.lock.LockError`: another DVC
   process holds the repo lock). DVC's StageCmdFailedError carries the command's exit status only
   in its English message, so the command's shell records it: DVC runs every stage command as
-  `$SHELL -c CMD` (dvc/stage/run.py), and with SHELL set to stage_shell.sh (beside this file)
-  each command's exit status is appended to $EXPLORER_STAGE_EXIT_FILE. A command that ran and
-  exited 2 is bad input (the `explorer` CLI's exit code for config and data errors).
+  `$SHELL -c CMD` (dvc/stage/run.py), and with SHELL set to STAGE_SHELL below, each command's
+  exit status is appended to $EXPLORER_STAGE_EXIT_FILE. A command that ran and exited 2 is bad
+  input (the `explorer` CLI's exit code for config and data errors).
 - One pipeline run at a time per checkout: `pipeline_lock`.
 
 The DVC calls run in a child process, this file run as a script (`python -P flows/dvc_stages.py
@@ -37,8 +37,15 @@ StageName = Literal["prepare", "baseline", "demos", "sft", "grpo", "evaluate", "
 STAGE_NAMES: tuple[str, ...] = get_args(StageName)
 BAD_INPUT_EXIT = 2  # the `explorer` CLI's exit code for config and data errors (explorer/cli.py)
 EXIT_FILE_ENV = "EXPLORER_STAGE_EXIT_FILE"
-STAGE_SHELL = Path(__file__).resolve().with_name("stage_shell.sh")
-LOCK_FILE = Path(".dvc") / "tmp" / "explorer-pipeline.lock"
+# The shell DVC runs each stage command with: /bin/sh, then the command's exit status appended to
+# $EXPLORER_STAGE_EXIT_FILE. Written next to the child's answer file for each call.
+STAGE_SHELL = """#!/bin/sh
+/bin/sh "$@"
+status=$?
+if [ -n "$EXPLORER_STAGE_EXIT_FILE" ]; then echo "$status" >> "$EXPLORER_STAGE_EXIT_FILE"; fi
+exit $status
+"""
+LOCK_FILE = Path(".dvc") / "tmp" / "explorer-pipeline.lock"  # in the project root
 TAIL_LINES = 30
 STOP_GRACE_SECONDS = 10.0
 
@@ -53,11 +60,20 @@ def dvc_env(root: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def dvc_tmp(root: Path) -> Path:
+    """<root>/.dvc/tmp, DVC's scratch folder (ignored by DVC and git), made if missing; a folder
+    with no .dvc is refused rather than made to look like a DVC project."""
+    if not (root / ".dvc").is_dir():
+        raise ValueError(f"{root} is not a DVC project (no .dvc folder); set EXPLORER_PROJECT_ROOT to the project's folder")
+    (root / ".dvc" / "tmp").mkdir(exist_ok=True)
+    return root / ".dvc" / "tmp"
+
+
 def _run_child(args: list[str], root: Path, env: dict[str, str], echo: Callable[[str], None] | None) -> tuple[int, list[str], dict | None]:
     """This file as a child process in `root`: (exit code, its output lines, its JSON answer or None).
     The child gets its own session, so a Ctrl-C at the terminal reaches the flow, which stops the
     child and the stage command under it (SIGINT, then SIGKILL) instead of leaving them running."""
-    with tempfile.TemporaryDirectory(prefix="explorer-dvc-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="explorer-dvc-", dir=dvc_tmp(root)) as tmp:
         answer = Path(tmp) / "answer.json"
         cmd = [sys.executable, "-P", str(Path(__file__).resolve()), *args, "--answer", str(answer)]
         lines: list[str] = []
@@ -221,9 +237,7 @@ def pipeline_lock(root: Path) -> Iterator[None]:
     exits, so a killed run leaves no stale lock. Re-entrant within a process: `explorer pipeline`
     takes it before Prefect starts (so a second run is refused at once), then the flow again
     (which also covers runs of a served deployment)."""
-    if not (root / ".dvc").is_dir():
-        raise ValueError(f"{root} is not a DVC project (no .dvc folder); set EXPLORER_PROJECT_ROOT to the project's folder")
-    path = (root / LOCK_FILE).resolve()
+    path = (dvc_tmp(root) / LOCK_FILE.name).resolve()
     if path in _held:
         _held[path] += 1
         try:
@@ -231,7 +245,6 @@ def pipeline_lock(root: Path) -> Iterator[None]:
         finally:
             _held[path] -= 1
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     f = path.open("a+", encoding="utf-8")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -285,8 +298,10 @@ def _child(argv: list[str]) -> int:
                 }
         else:
             stage, force = rest[0], "--force" in rest
-            exit_file = answer_path.with_suffix(".exits")
-            os.environ["SHELL"], os.environ[EXIT_FILE_ENV] = str(STAGE_SHELL), str(exit_file)
+            exit_file, shell = answer_path.with_suffix(".exits"), answer_path.with_name("stage_shell.sh")
+            shell.write_text(STAGE_SHELL)
+            shell.chmod(0o755)
+            os.environ["SHELL"], os.environ[EXIT_FILE_ENV] = str(shell), str(exit_file)
             answer |= {"reproduced": False, "locked": False, "command_exits": []}
             try:
                 with Repo(".") as repo:

@@ -87,10 +87,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
 def pause_deployment(name: str, timeout: float = PAUSE_TIMEOUT_SECONDS) -> str:
     """Pause the served deployment, giving up after `timeout` s (the server may be gone already:
     Prefect's own pause on shutdown would retry it for minutes). Returns what happened, one line."""
@@ -120,6 +116,9 @@ def serve(args: argparse.Namespace) -> int:
     if problem := prefect_api_problem():
         print(f"error: {problem}", file=sys.stderr)
         return 1
+    import asyncio
+
+    from prefect.runner import Runner
     from prefect.schedules import Cron
     from prefect.settings import get_current_settings
     from prefect.types.entrypoint import EntrypointType
@@ -133,28 +132,34 @@ def serve(args: argparse.Namespace) -> int:
             f"      For the UI: {SERVER_HINT}; export PREFECT_API_URL=http://127.0.0.1:4200/api",
             file=sys.stderr,
         )
-    # Started with `&` from a script, a process inherits SIGINT as ignored and Python then never
-    # raises KeyboardInterrupt: Ctrl-C / kill -INT must stop serve all the same. SIGTERM stops it
-    # too (Prefect's runner replaces this handler with its own graceful stop once it has started).
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
+    # What Flow.serve does, with the runner in hand so that SIGINT can stop it the way Prefect
+    # stops it on SIGTERM (Runner.handle_sigterm: cancel a run in progress, stop polling). On its
+    # own, Prefect's SIGINT path waits for a run in progress to finish, for as long as it takes.
+    # limit=1: two pipeline runs at once would fight over the DVC lock; a second one waits.
+    # pause_on_shutdown=False: Prefect's pause retries for minutes if the server went first;
+    # pause_deployment below does it with a deadline.
+    runner = Runner(name=args.name, pause_on_shutdown=False, limit=1)
+    # Installed before anything slow, so that a signal during start-up stops serve too. Started
+    # with `&` from a script, a process inherits SIGINT as ignored: this makes it count again.
+    signal.signal(signal.SIGINT, runner.handle_sigterm)
+    signal.signal(signal.SIGTERM, runner.handle_sigterm)
+    name = f"{FLOW_NAME}/{args.name}"
     try:
-        # limit=1: two pipeline runs at once would fight over the DVC lock; a second one waits.
-        # pause_on_shutdown=False: Prefect's pause retries for minutes if the server went first;
-        # pause_deployment below does it with a deadline.
-        pipeline_flow.serve(
+        runner.add_flow(
+            pipeline_flow,
             name=args.name,
             schedules=[Cron(args.cron, timezone=args.timezone)],
-            limit=1,
             tags=["tinker-explorer"],
-            pause_on_shutdown=False,
             entrypoint_type=EntrypointType.MODULE_PATH,  # flows.pipeline.pipeline_flow, importable wherever serve runs
         )
-    except KeyboardInterrupt:
+        print(f"serving deployment {name!r} ({args.cron} {args.timezone}); run it now: prefect deployment run {name!r}", file=sys.stderr)
+        print("Ctrl-C or SIGTERM stops serve (a run in progress is cancelled) and pauses the deployment.", file=sys.stderr)
+        asyncio.run(runner.start())
+    except (KeyboardInterrupt, SystemExit):  # handle_sigterm exits while the runner is not running yet
         pass
     finally:
         if has_server:
-            print(f"serve stopped; {pause_deployment(f'{FLOW_NAME}/{args.name}')}", file=sys.stderr)
+            print(f"serve stopped; {pause_deployment(name)}", file=sys.stderr)
     return 0
 
 

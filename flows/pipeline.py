@@ -111,7 +111,7 @@ def pipeline_flow(
     Args:
         stages: Stages to bring up to date (default: all; none chosen means all too). The stages they depend on are checked as well.
         params_overrides: params.yaml keys to set first, e.g. {"grpo.steps": 10}. Validated, then written into params.yaml.
-        backend: Sets train.backend to local or tinker; params.yaml keeps what params.yaml says.
+        backend: train.backend for this run: local or tinker; params.yaml (the default) keeps the one written there.
         force: Rerun the chosen stages even if DVC finds them up to date.
         retries: Retries of sft, grpo and evaluate after a transient failure (not after bad config or data).
         retry_delay_seconds: Wait before the first retry; it doubles after each.
@@ -174,6 +174,8 @@ def _run(root: Path, stages: list[str], overrides_in: dict[str, Any], backend: s
         table = "| stage | status | seconds | attempts |\n|---|---|---|---|\n"
         table += "".join(f"| {s} | {r['status']} | {r['seconds']:.1f} | {r['attempts']} |\n" for s, r in summary.items())
         logged = f"\n\nLogged into the parent run: {', '.join(artifacts)}" if artifacts else ""
+        if parent:  # the MLflow UI (3.17) shows the run in its model-training view with this URL
+            logged += f"\n\nIn the MLflow UI: `#/experiments/{runs.exp_id}/runs/{parent}?workflowType=machine_learning`"
         create_markdown_artifact(
             key="pipeline-summary", markdown=f"**{status}**, MLflow parent run `{parent}` in `{runs.uri}`\n\n{table}{logged}"
         )

@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `pytest` (unlike `python -m pytest`) does not add the cwd
     sys.path.insert(0, str(REPO))
 
+from flows_helpers import make_project  # noqa: E402
+
 from explorer.config import ConfigError, TrackingConfig, apply_overrides, flatten, parse_set_params  # noqa: E402
 from flows import dvc_stages as ds  # noqa: E402  (flows/__init__.py sets Prefect's env defaults before prefect is imported)
 from flows import pipeline as fp  # noqa: E402
@@ -35,18 +37,6 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
-
-
-def make_project(root: Path) -> Path:
-    """A throwaway DVC project with this repo's dvc.yaml, params.yaml and code (no commit needed)."""
-    root.mkdir()
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
-        shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / "explorer", root / "explorer", ignore=shutil.ignore_patterns("__pycache__"))
-    (root / ".dvc").mkdir()
-    shutil.copy(REPO / ".dvc" / "config", root / ".dvc" / "config")
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)  # DVC needs a git repo
-    return root
 
 
 @pytest.fixture
