@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import subprocess
@@ -44,3 +45,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def write_reports(root: Path) -> None:
+    """What the baseline, evaluate and report stages write that the parent run reads."""
+    m = {"f1": {"mean": 0.5}, "em": {"mean": 0.4}, "avg_tokens_read": {"mean": 300.0}}
+    (root / "reports" / "plots").mkdir(parents=True, exist_ok=True)
+    (root / "reports" / "baseline").mkdir(exist_ok=True)
+    (root / "reports" / "baseline" / "metrics.json").write_text(json.dumps({"heuristic": {"f1": 0.7, "em": 0.6, "avg_tokens_read": 250.0}}))
+    (root / "reports" / "eval").mkdir(exist_ok=True)
+    (root / "reports" / "eval" / "metrics.json").write_text(json.dumps({"sft": {"dev": m}, "grpo": {"dev": m | {"f1": {"mean": 0.72}}}}))
+    (root / "reports" / "results.md").write_text("# results\n")
+    for name in ("frontier.png", "grpo_curves.png"):
+        (root / "reports" / "plots" / name).write_bytes(b"\x89PNG\r\n")

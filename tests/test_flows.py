@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # `pytest` (unlike `python -m pytest`) does not add the cwd
     sys.path.insert(0, str(REPO))
 
-from flows_helpers import make_project  # noqa: E402
+from flows_helpers import make_project, write_reports  # noqa: E402
 
 from explorer.config import ConfigError, TrackingConfig, apply_overrides, flatten, parse_set_params  # noqa: E402
 from flows import dvc_stages as ds  # noqa: E402  (flows/__init__.py sets Prefect's env defaults before prefect is imported)
@@ -284,19 +284,6 @@ def test_pipeline_lock_refuses_a_second_run_and_dies_with_its_holder(tmp_path: P
 
 # -----------------------------------------------------------------------------
 # Flow runs (one shared Prefect test server)
-
-
-def write_reports(root: Path) -> None:
-    """What the baseline, evaluate and report stages write that the parent run reads."""
-    m = {"f1": {"mean": 0.5}, "em": {"mean": 0.4}, "avg_tokens_read": {"mean": 300.0}}
-    (root / "reports" / "plots").mkdir(parents=True, exist_ok=True)
-    (root / "reports" / "baseline").mkdir(exist_ok=True)
-    (root / "reports" / "baseline" / "metrics.json").write_text(json.dumps({"heuristic": {"f1": 0.7, "em": 0.6, "avg_tokens_read": 250.0}}))
-    (root / "reports" / "eval").mkdir(exist_ok=True)
-    (root / "reports" / "eval" / "metrics.json").write_text(json.dumps({"sft": {"dev": m}, "grpo": {"dev": m | {"f1": {"mean": 0.72}}}}))
-    (root / "reports" / "results.md").write_text("# results\n")
-    for name in ("frontier.png", "grpo_curves.png"):
-        (root / "reports" / "plots" / name).write_bytes(b"\x89PNG\r\n")
 
 
 def test_transient_failures_are_retried_and_runs_nest(prefect_harness, project: Path, tmp_path: Path, fake_dvc: FakeDvc):
