@@ -157,9 +157,10 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return BAD_INPUT_EXIT
-        # The Prefect flow has its own options; hand them over untouched. Imported here: Prefect
-        # is slow to import and reads its settings at import time (flows/__init__.py sets them).
-        from flows.pipeline import main as flow_main  # noqa: PLC0415
+        # The Prefect flow's entry point (flows/entry.py) has its own options; hand them over
+        # untouched. Imported here: Prefect is slow to import and reads its settings at import
+        # time (flows/__init__.py sets them).
+        from flows.entry import main as flow_main
 
         return flow_main(argv, prog="explorer")
     args = build_parser().parse_args(argv)

@@ -262,3 +262,79 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     with path.open() as f:
         raw = yaml.safe_load(f) or {}
     return from_dict(Params, raw, str(path))
+
+
+# -----------------------------------------------------------------------------
+# Overrides of params.yaml keys (`explorer pipeline -S KEY=VALUE`, the flow's `params_overrides`).
+# params.yaml stays the one config: overrides are validated here, then written into it.
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> typing.Iterator[tuple[str, Any]]:
+    """{"grpo": {"steps": 5}} -> ("grpo.steps", 5): a nested override sets keys, it never replaces a
+    whole section (which would silently reset the keys it leaves out to their defaults)."""
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            yield from flatten(v, key + ".")
+        else:
+            yield key, v
+
+
+def set_dotted(doc: dict, key: str, value: Any) -> None:
+    """doc["grpo"]["steps"] = value for key "grpo.steps"; a ruamel document keeps a flow-style list
+    (`seeds: [0, 1]`) on one line."""
+    *path, last = key.split(".")
+    if not last or not all(path):
+        raise ConfigError(f"override {key!r}: expected dotted keys like grpo.steps")
+    node = doc
+    for part in path:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {key!r}: {part!r} is not a section")
+    old = node.get(last)
+    if isinstance(value, list) and getattr(old, "fa", None) is not None and old.fa.flow_style():
+        from ruamel.yaml.comments import CommentedSeq
+
+        value = CommentedSeq(value)
+        value.fa.set_flow_style()
+    node[last] = value
+
+
+def parse_set_params(items: list[str]) -> dict[str, Any]:
+    """`-S grpo.steps=5 -S train.seeds=[0]`: values are YAML, as with `dvc exp run -S`."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"-S {item!r}: expected KEY=VALUE, e.g. -S grpo.steps=10")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def apply_overrides(path: Path, overrides: dict[str, Any]) -> Params:
+    """Validate params.yaml with the dotted-key overrides applied (unknown keys and wrong types are a
+    ConfigError) and, if anything changes, write it back atomically with its comments, key order
+    and quoting kept. Like `dvc exp run -S`, the change stays: dvc.lock then records what ran with
+    it, and restoring the file afterwards would make every stage that read it stale."""
+    import copy
+    import io
+
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    merged = copy.deepcopy(raw)
+    for key, value in overrides.items():
+        set_dotted(merged, key, value)
+    params = from_dict(Params, merged, f"{path.name} with overrides {overrides}")
+    if merged != raw:
+        from ruamel.yaml import YAML
+
+        from explorer.io import atomic_write_text
+
+        rt = YAML()  # round-trip mode
+        rt.preserve_quotes = True
+        doc = rt.load(path.read_text(encoding="utf-8"))
+        for key, value in overrides.items():
+            set_dotted(doc, key, value)
+        buf = io.StringIO()
+        rt.dump(doc, buf)
+        atomic_write_text(path, buf.getvalue())
+    return params

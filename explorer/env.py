@@ -178,7 +178,9 @@ class ExplorerEnv:
         f1 = max(token_f1(self.answer, g) for g in self.task.gold_answers) if answered else 0.0
         em = max(exact_match(self.answer, g) for g in self.task.gold_answers) if answered else 0.0
         gold = set(self.task.gold_chunk_ids)
-        reward = episode_reward(self.reward_cfg, f1, answered, self.tokens_read, self.cfg.budget, self.n_invalid, self.task.all_reading_cost)
+        reward = episode_reward(
+            self.reward_cfg, f1, answered, self.tokens_read, self.cfg.budget, self.n_invalid, self.task.all_reading_cost
+        )
         return {
             "f1": f1, "em": em, "answered": float(answered), "reward": reward,
             "tokens_read": float(self.tokens_read), "note_tokens": float(self.note_tokens),

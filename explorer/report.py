@@ -119,7 +119,13 @@ def result_rows(baselines: dict[str, Any], learned: dict[str, Any], split: str) 
     for name, by_split in learned.items():
         if split in by_split:
             m = by_split[split]
-            rows.append({"policy": name, "seeds": len(m["seeds"]), **{k: (m[k]["mean"], m[k]["std"]) if k in m else (float("nan"), None) for k in ROW_KEYS}})
+            rows.append(
+                {
+                    "policy": name,
+                    "seeds": len(m["seeds"]),
+                    **{k: (m[k]["mean"], m[k]["std"]) if k in m else (float("nan"), None) for k in ROW_KEYS},
+                }
+            )
     return rows
 
 
@@ -132,7 +138,12 @@ SPLIT_ORIGIN = {
 
 
 def results_markdown(
-    rows: list[dict[str, Any]], split: str, n: int, manifest: dict[str, Any], paired: dict[str, Any] | None = None, extra: list[str] | None = None
+    rows: list[dict[str, Any]],
+    split: str,
+    n: int,
+    manifest: dict[str, Any],
+    paired: dict[str, Any] | None = None,
+    extra: list[str] | None = None,
 ) -> str:
     def cell(v: tuple[float, float | None], nd: int = 3) -> str:
         mean, std = v

@@ -71,7 +71,9 @@ class RewardConfig:
             raise ValueError(f"reward.variant must be f1, shaped, f1_cost or f1_pool_cost, got {self.variant!r}")
 
 
-def episode_reward(cfg: RewardConfig, f1: float, answered: bool, tokens_read: int, budget: int, n_invalid: int, pool_tokens: int = 0) -> float:
+def episode_reward(
+    cfg: RewardConfig, f1: float, answered: bool, tokens_read: int, budget: int, n_invalid: int, pool_tokens: int = 0
+) -> float:
     cost_fraction = tokens_read / budget if budget > 0 else 0.0
     if cfg.variant == "f1":
         return f1

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from explorer.config import TrackingConfig
-from explorer.tracking import resolve_uri
+from explorer.tracking import UP_TO_DATE, resolve_uri
 
 DEFAULT_KEYS = ("eval/f1", "eval/em", "eval/avg_tokens_read", "val/f1", "reward/mean", "budget/tokens_read", "sft/accuracy")
+# the headline metrics a pipeline parent run holds (explorer.tracking.headline_metrics)
+DEFAULT_KEYS += ("dev/heuristic/f1", "dev/sft/f1", "dev/grpo/f1", "dev/grpo/em", "dev/grpo/avg_tokens_read")
 
 
 def compare_table(runs: list[Any], keys: tuple[str, ...]) -> str:
@@ -41,4 +43,16 @@ def fetch_runs(cfg: TrackingConfig, run_ids: list[str], stage: str | None, last:
     if exp is None:
         raise ValueError(f"no MLflow experiment {cfg.experiment!r} at {resolve_uri(cfg)}: run a stage first")
     query = f"tags.stage = '{stage}'" if stage else ""
-    return list(client.search_runs([exp.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=last))
+    # Child runs of stages DVC skipped are deleted by the flow (explorer.tracking.PipelineRuns), so
+    # search_runs (active runs only) does not list them; stores written before that still hold
+    # them as active runs tagged dvc_status "up to date": those are left out here.
+    runs, token = [], None
+    while len(runs) < last:
+        page = client.search_runs(
+            [exp.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=max(last, 100), page_token=token
+        )
+        runs += [r for r in page if r.data.tags.get("dvc_status") != UP_TO_DATE]
+        token = page.token
+        if not token:
+            break
+    return runs[:last]

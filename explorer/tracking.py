@@ -34,14 +34,17 @@ def resolve_uri(cfg: TrackingConfig, root: Path | None = None) -> str:
 
 def experiment_id(client: Any, cfg: TrackingConfig, root: Path | None = None) -> str:
     """The project's experiment, created on first use. With a local store its artifacts go to
-    `<project root>/mlruns` (absolute), wherever the creating process happens to run."""
+    `<project root>/mlruns` (absolute), wherever the creating process happens to run. It is
+    tagged as model training (EXPERIMENT_KIND_TAG), so the MLflow UI opens it on its runs."""
     exp = client.get_experiment_by_name(cfg.experiment)
     if exp is not None:
+        if EXPERIMENT_KIND_TAG not in exp.tags:  # made before the tag was set: mark it now
+            client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
         return exp.experiment_id
     location = None
     if client.tracking_uri.startswith("sqlite:"):
         location = ((root or project_root()) / "mlruns").resolve().as_uri()
-    return client.create_experiment(cfg.experiment, artifact_location=location)
+    return client.create_experiment(cfg.experiment, artifact_location=location, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING})
 
 
 class NullRun:
@@ -137,3 +140,114 @@ def stage_run(cfg: TrackingConfig, run_name: str, tags: Mapping[str, str] | None
         client.set_terminated(run.info.run_id, status="FAILED")
         raise
     client.set_terminated(run.info.run_id, status="FINISHED")
+
+
+# -----------------------------------------------------------------------------
+# The pipeline flow's runs (flows/pipeline.py): one parent run per flow run, one child run per
+# stage that DVC ran; the runs a stage logs itself hang under its child ($EXPLORER_PARENT_RUN_ID).
+
+# The MLflow 3 UI's experiment kind: "custom_model_development" is what its kind selector writes
+# for model training (mlflow/server/js bundle: ExperimentKind.CUSTOM_MODEL_DEVELOPMENT, tag
+# "mlflow.experimentKind"). The 3.17.2 UI itself picks GenAI or model-training view from a
+# per-browser toggle (default GenAI) or the URL's `?workflowType=machine_learning`, checked with
+# a headless browser; the tag marks the experiment for the UIs and tools that read it.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+UP_TO_DATE = "up to date"  # the dvc_status of a stage DVC skipped
+RESULTS_FILE = "reports/results.md"  # the report stage's outputs (dvc.yaml)
+PLOTS_DIR = "reports/plots"
+
+
+def headline_metrics(root: Path, params: Any, stages: set[str]) -> dict[str, float]:
+    """Dev F1 / EM / tokens read of the heuristic (the baseline stage's metrics.json) and of SFT and
+    GRPO (the evaluate stage's, mean over seeds), from the stages among `stages`, the ones this
+    flow run brought up to date. Keys like `dev/grpo/f1`."""
+    import json
+
+    split = params.baseline.split
+    out: dict[str, float] = {}
+
+    def read(rel: str) -> dict:
+        path = root / rel / "metrics.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    if "baseline" in stages:
+        m = read(params.baseline.out_dir).get("heuristic", {})
+        out |= {f"{split}/heuristic/{k}": m[k] for k in ("f1", "em", "avg_tokens_read") if k in m}
+    if "evaluate" in stages:
+        learned = read(params.evaluate.out_dir)
+        for policy in ("sft", "grpo"):
+            m = learned.get(policy, {}).get(split, {})
+            out |= {f"{split}/{policy}/{k}": m[k]["mean"] for k in ("f1", "em", "avg_tokens_read") if k in m}
+    return {k: float(v) for k, v in out.items()}
+
+
+class PipelineRuns:
+    """The flow's own MLflow runs, in the store the stages log into (the flow hands its URI to them
+    as $MLFLOW_TRACKING_URI). With tracking.enabled false every method is a no-op and run ids are
+    None (the stages then log nothing either)."""
+
+    def __init__(self, cfg: TrackingConfig, root: Path):
+        self.root, self.uri, self.client, self.exp_id = root, resolve_uri(cfg, root), None, ""
+        if cfg.enabled:
+            from mlflow.tracking import MlflowClient
+
+            self.client = MlflowClient(tracking_uri=self.uri)
+            self.exp_id = experiment_id(self.client, cfg, root)
+
+    def start(self, name: str, tags: Mapping[str, str], parent: str | None = None) -> str | None:
+        if self.client is None:
+            return None
+        tags = {"mlflow.runName": name, **tags} | ({"mlflow.parentRunId": parent} if parent else {})
+        return self.client.create_run(self.exp_id, run_name=name, tags=tags).info.run_id
+
+    def log(
+        self,
+        run_id: str | None,
+        params: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        if self.client is None or run_id is None:
+            return
+        run = Run(self.client, run_id)
+        if params:
+            run.log_params(params)
+        if metrics:
+            run.log_metrics(metrics)
+        if tags:
+            run.set_tags(tags)
+
+    def end(self, run_id: str | None, status: str) -> None:
+        """status: FINISHED, FAILED or KILLED."""
+        if self.client is not None and run_id is not None:
+            self.client.set_terminated(run_id, status=status)
+
+    def end_stage(self, run_id: str | None, dvc_status: str, metrics: Mapping[str, float], tags: Mapping[str, str] | None = None) -> None:
+        """Close a stage's child run. A stage DVC skipped ran nothing and logged nothing, so its
+        child run is deleted (tagged first): it would only be an empty row in the UI and in
+        `explorer runs compare`. The flow has to open the child before the stage starts, since
+        the stage's own runs need its id, and only DVC knows whether the stage will run."""
+        if self.client is None or run_id is None:
+            return
+        self.log(run_id, metrics=metrics, tags={"dvc_status": dvc_status, **(tags or {})})
+        self.end(run_id, {"failed": "FAILED", "interrupted": "KILLED"}.get(dvc_status, "FINISHED"))
+        if dvc_status == UP_TO_DATE:
+            self.client.delete_run(run_id)
+
+    def log_results(self, run_id: str | None, params: Any, stages: set[str]) -> list[str]:
+        """The headline metrics into the parent run and, if the report stage was among `stages`,
+        reports/results.md and every PNG under reports/plots/ as its artifacts. Returns the
+        artifact paths logged."""
+        if self.client is None or run_id is None:
+            return []
+        self.log(run_id, metrics=headline_metrics(self.root, params, stages))
+        if "report" not in stages:
+            return []
+        files = [self.root / RESULTS_FILE] if (self.root / RESULTS_FILE).exists() else []
+        plots = sorted((self.root / PLOTS_DIR).glob("*.png"))
+        for path in files:
+            self.client.log_artifact(run_id, str(path))
+        for path in plots:
+            self.client.log_artifact(run_id, str(path), "plots")
+        return [p.name for p in files] + [f"plots/{p.name}" for p in plots]

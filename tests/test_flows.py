@@ -1,28 +1,34 @@
-"""The Prefect pipeline flow (flows/pipeline.py).
+"""The Prefect pipeline flow (flows/pipeline.py, flows/dvc_stages.py).
 
-Speed: the helpers and the stage task (`run_stage.fn`) are tested without Prefect's API. Every
+Speed: the helpers and the stage task (`repro_stage.fn`) are tested without Prefect's API. Every
 flow run shares one session-scoped `prefect_test_harness` (a temporary Prefect server, ~15 s to
 start on 2 cores, paid once). Flow runs happen in a temporary DVC project copied from this repo,
-with `dvc repro` replaced by a fake that records its calls, except in the one `real_data` test,
-which runs the real `prepare` and `baseline` stages on a few real 2Wiki records (~10 s).
+with the DVC call replaced by a fake (the `fake_dvc` fixture: the fault injection of these tests),
+except in the `real_data` test, which runs the real `prepare` and `baseline` stages on a few real
+2Wiki records (~10 s). tests/test_flows_server.py runs the commands against a real server.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # `flows` is not an installed package; `pytest` (unlike `python -m pytest`) does not add the cwd
+if str(REPO) not in sys.path:  # `pytest` (unlike `python -m pytest`) does not add the cwd
     sys.path.insert(0, str(REPO))
 
-from explorer.config import ConfigError, TrackingConfig  # noqa: E402
-from flows import pipeline as fp  # noqa: E402  (flows/__init__.py sets Prefect's env defaults before prefect is imported)
+from flows_helpers import make_project, write_reports  # noqa: E402
+
+from explorer.config import ConfigError, TrackingConfig, apply_overrides, flatten, parse_set_params  # noqa: E402
+from flows import dvc_stages as ds  # noqa: E402  (flows/__init__.py sets Prefect's env defaults before prefect is imported)
+from flows import pipeline as fp  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -35,54 +41,53 @@ def prefect_harness():
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A throwaway DVC project with this repo's dvc.yaml, params.yaml and code, where the flow may
-    write params.yaml and run stages; MLflow logs into its own sqlite file."""
-    root = tmp_path / "proj"
-    root.mkdir()
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
-        shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / "explorer", root / "explorer", ignore=shutil.ignore_patterns("__pycache__"))
-    (root / ".dvc").mkdir()
-    shutil.copy(REPO / ".dvc" / "config", root / ".dvc" / "config")
-    subprocess.run(["git", "init", "-q"], cwd=root, check=True)  # DVC needs a git repo; no commit is needed
+    """make_project, where the flow may write params.yaml and run stages; MLflow logs into its own sqlite file."""
+    root = make_project(tmp_path / "proj")
     monkeypatch.setenv("EXPLORER_PROJECT_ROOT", str(root))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setenv("DVC_SITE_CACHE_DIR", str(tmp_path / "dvc-site"))
-    monkeypatch.delenv("EXPLORER_FAIL_ONCE", raising=False)
     monkeypatch.delenv("EXPLORER_PARENT_RUN_ID", raising=False)
     return root
 
 
+def failed(stage: str, exit_code: int | None, **kw) -> ds.ReproOutcome:
+    """What a stage whose command failed reports (exit_code None: DVC refused before running it)."""
+    return ds.ReproOutcome(
+        "failed", command_exit=exit_code, error=f"failed to reproduce '{stage}'", lines=[f"> explorer {stage}", "error: boom"], **kw
+    )
+
+
 class FakeDvc:
-    """Stands in for fp.run_command: records each `dvc repro` and answers from a script of
-    outcomes per stage (returncode, output lines); a stage with no script left succeeds."""
+    """Stands in for flows.dvc_stages.repro: records each call and answers from a script of
+    outcomes per stage; a stage with no script left "ran", after running its effect (a function
+    of the project root that writes what the stage would)."""
 
-    def __init__(self, script: dict[str, list[tuple[int, list[str]]]] | None = None):
-        self.script = script or {}
-        self.calls: list[tuple[str, list[str], dict[str, str]]] = []
+    def __init__(self):
+        self.script: dict[str, list[ds.ReproOutcome]] = {}
+        self.effects: dict[str, typing.Callable[[Path], None]] = {}
+        self.calls: list[tuple[str, bool, dict[str, str]]] = []
 
-    def __call__(self, cmd, cwd, env, echo=None) -> fp.CommandResult:
-        stage = cmd[cmd.index("--single-item") + 1]
-        self.calls.append((stage, cmd, env))
+    def __call__(self, stage, root, env, force=False, echo=None) -> ds.ReproOutcome:
+        self.calls.append((stage, force, env))
         if self.script.get(stage):
-            return fp.CommandResult(*self.script[stage].pop(0))
-        return fp.CommandResult(0, [f"Running stage '{stage}':", f"> explorer {stage}"])
+            return self.script[stage].pop(0)
+        if stage in self.effects:
+            self.effects[stage](root)
+        return ds.ReproOutcome("ran", lines=[f"> explorer {stage}"])
 
     def stages(self) -> list[str]:
         return [s for s, _, _ in self.calls]
 
 
-def failed(stage: str, exit_code: int) -> tuple[int, list[str]]:
-    """What `dvc repro` prints when the stage's command fails (DVC itself exits 255)."""
-    return 255, [
-        f"Running stage '{stage}':",
-        f"> explorer {stage}",
-        "error: boom",
-        f"ERROR: failed to reproduce '{stage}': failed to run: explorer {stage}, exited with {exit_code}",
-    ]
+@pytest.fixture
+def fake_dvc(monkeypatch: pytest.MonkeyPatch) -> FakeDvc:
+    fake = FakeDvc()
+    monkeypatch.setattr(ds, "repro", fake)
+    return fake
 
 
 def mlflow_runs(uri: str) -> dict[str, object]:
+    """The experiment's active runs by name (deleted ones, e.g. skipped stages' children, are left out)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
@@ -93,39 +98,49 @@ def mlflow_runs(uri: str) -> dict[str, object]:
 # -----------------------------------------------------------------------------
 # Helpers, no Prefect API
 
-EDGES = [("prepare", "baseline"), ("prepare", "demos"), ("demos", "sft"), ("sft", "grpo"), ("prepare", "grpo")]
-EDGES += [("baseline", "evaluate"), ("sft", "evaluate"), ("grpo", "evaluate"), ("evaluate", "report")]
+UPSTREAM = {"prepare": set(), "baseline": {"prepare"}, "demos": {"prepare"}, "sft": {"demos"}, "grpo": {"sft", "prepare"}}
+UPSTREAM |= {"evaluate": {"baseline", "sft", "grpo"}, "report": {"evaluate"}}
 ORDER = ["prepare", "baseline", "demos", "sft", "grpo", "evaluate", "report"]
 
 
 def test_plan_adds_upstream_stages_in_dependency_order():
-    assert fp.plan_stages(ORDER, EDGES, ["sft"], force=False) == [("prepare", False), ("demos", False), ("sft", False)]
+    assert ds.plan_stages(ORDER, UPSTREAM, ["sft"], force=False) == [("prepare", False), ("demos", False), ("sft", False)]
     # force reruns only what was asked for; the upstream stages are only brought up to date
-    plan = fp.plan_stages(ORDER, EDGES, ["grpo", "demos"], force=True)
+    plan = ds.plan_stages(ORDER, UPSTREAM, ["grpo", "demos"], force=True)
     assert plan == [("prepare", False), ("demos", True), ("sft", False), ("grpo", True)]
-    assert [s for s, _ in fp.plan_stages(ORDER, EDGES, None, force=False)] == ORDER
+    assert [s for s, _ in ds.plan_stages(ORDER, UPSTREAM, None, force=False)] == ORDER
     # dvc.yaml order is only a tie-break: dependencies come first whatever the file order
-    chain = [("prepare", "demos"), ("demos", "sft")]
-    assert [s for s, _ in fp.plan_stages(["sft", "demos", "prepare"], chain, None, False)] == ["prepare", "demos", "sft"]
+    chain = {"prepare": set(), "demos": {"prepare"}, "sft": {"demos"}}
+    assert [s for s, _ in ds.plan_stages(["sft", "demos", "prepare"], chain, None, False)] == ["prepare", "demos", "sft"]
     with pytest.raises(ValueError, match="unknown stage"):
-        fp.plan_stages(ORDER, EDGES, ["sfft"], force=False)
+        ds.plan_stages(ORDER, UPSTREAM, ["sfft"], force=False)
 
 
-def test_dvc_dag_reads_this_repos_pipeline(project: Path):
-    nodes, edges = fp.dvc_dag(project)
-    assert nodes == list(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])
-    assert fp.RETRIED_STAGES <= set(nodes)
-    assert ("demos", "sft") in edges and ("sft", "grpo") in edges
-    # the default plan is every stage, and dvc.yaml is already written upstream-first
-    assert [s for s, _ in fp.plan_stages(nodes, edges, None, False)] == nodes
+def test_stage_names_are_dvc_yamls_and_the_graph_comes_from_dvc(project: Path):
+    in_yaml = list(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])
+    assert list(typing.get_args(ds.StageName)) == in_yaml == list(ds.STAGE_NAMES)  # the UI's choices are dvc.yaml's stages
+    order, upstream = ds.stage_graph(project)
+    assert order == in_yaml and fp.RETRIED_STAGES <= set(order)
+    assert upstream["sft"] == {"demos"} and {"prepare", "sft"} <= upstream["grpo"]
+    assert [s for s, _ in ds.plan_stages(order, upstream, None, False)] == order  # dvc.yaml is written upstream-first
+
+
+def test_flow_parameters_are_typed_with_defaults():
+    from prefect.utilities.callables import parameter_schema
+
+    props = parameter_schema(fp.pipeline_flow).model_dump()["properties"]
+    assert props["stages"]["items"]["enum"] == list(ds.STAGE_NAMES) and props["stages"]["default"] == list(ds.STAGE_NAMES)
+    assert props["backend"]["enum"] == ["params.yaml", "local", "tinker"] and props["backend"]["default"] == "params.yaml"
+    assert props["params_overrides"]["type"] == "object" and props["params_overrides"]["default"] == {}
+    assert all("anyOf" not in p and "description" in p for p in props.values())  # no untyped or undocumented field
 
 
 def test_overrides_are_validated_then_written_keeping_comments(tmp_path: Path):
     path = tmp_path / "params.yaml"
     shutil.copy(REPO / "params.yaml", path)
     before = path.read_text()
-    assert dict(fp.flatten({"grpo": {}})) == {}  # an empty section sets nothing (it never resets a section)
-    params = fp.apply_overrides(path, dict(fp.flatten({"grpo": {"steps": 7}, "train.seeds": [0]})))
+    assert dict(flatten({"grpo": {}})) == {}  # an empty section sets nothing (it never resets a section)
+    params = apply_overrides(path, dict(flatten({"grpo": {"steps": 7}, "train.seeds": [0]})))
     assert params.grpo.steps == 7 and params.train.seeds == (0,)
     after = path.read_text()
     assert yaml.safe_load(after)["grpo"]["steps"] == 7
@@ -134,27 +149,27 @@ def test_overrides_are_validated_then_written_keeping_comments(tmp_path: Path):
     assert len(changed) == 2, changed  # only those two lines; every comment survives
     for bad in ({"grpo.lr_rate": 0.1}, {"grpo.steps": "many"}, {"nosuch.key": 1}, {"data.on_error": "ignore"}):
         with pytest.raises(ConfigError):
-            fp.apply_overrides(path, bad)
+            apply_overrides(path, bad)
         assert path.read_text() == after  # a rejected override writes nothing
     inode = path.stat().st_ino
-    fp.apply_overrides(path, {"grpo.steps": 7})  # no change: the file is not rewritten (DVC sees no touch)
+    apply_overrides(path, {"grpo.steps": 7})  # no change: the file is not rewritten (DVC sees no touch)
     assert path.stat().st_ino == inode
 
 
 def test_set_param_values_are_yaml():
-    assert fp.parse_set_params(["grpo.steps=5", "train.seeds=[0, 1]", "reward.variant=shaped"]) == {
+    assert parse_set_params(["grpo.steps=5", "train.seeds=[0, 1]", "reward.variant=shaped"]) == {
         "grpo.steps": 5,
         "train.seeds": [0, 1],
         "reward.variant": "shaped",
     }
     with pytest.raises(ConfigError, match="KEY=VALUE"):
-        fp.parse_set_params(["grpo.steps"])
+        parse_set_params(["grpo.steps"])
 
 
-def test_tracking_uri_agrees_with_the_stages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_tracking_uri_agrees_with_the_stages_and_the_experiment_is_model_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from mlflow.tracking import MlflowClient
 
-    from explorer.tracking import experiment_id, resolve_uri
+    from explorer.tracking import EXPERIMENT_KIND_TAG, MODEL_TRAINING, experiment_id, resolve_uri
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("EXPLORER_PROJECT_ROOT", str(tmp_path))
@@ -164,114 +179,189 @@ def test_tracking_uri_agrees_with_the_stages(tmp_path: Path, monkeypatch: pytest
     client = MlflowClient(tracking_uri=resolve_uri(cfg))
     exp = client.get_experiment(experiment_id(client, cfg))
     assert exp.artifact_location == (tmp_path / "mlruns").resolve().as_uri()
+    assert exp.tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING  # the MLflow UI opens it on its runs, not in GenAI mode
+    old = client.create_experiment("made-before", tags={})  # an experiment made before the tag was set ...
+    experiment_id(client, TrackingConfig(experiment="made-before"))
+    assert client.get_experiment(old).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING  # ... is marked on first use
 
 
-def test_stage_task_runs_single_item_and_classifies_failures(project: Path, monkeypatch: pytest.MonkeyPatch):
+def test_stage_task_runs_single_item_and_classifies_failures(project: Path, fake_dvc: FakeDvc):
     from prefect.logging import disable_run_logger
     from prefect.states import Failed
 
-    fake = FakeDvc({"sft": [failed("sft", 2), failed("sft", 1), (255, ["ERROR: failed to reproduce 'sft': missing data 'source'"])]})
-    monkeypatch.setattr(fp, "run_command", fake)
+    fake_dvc.script["sft"] = [
+        failed("sft", 2),
+        failed("sft", 1),
+        failed("sft", None),
+        failed("sft", None, locked=True),
+        ds.ReproOutcome("failed", killed_by=9, error="the DVC process exited with -9 without an answer"),
+    ]
     with disable_run_logger():
-        out = fp.run_stage.fn("grpo", str(project), {"EXPLORER_PARENT_RUN_ID": "abc"}, force=True)
+        out = fp.repro_stage.fn("grpo", str(project), {"EXPLORER_PARENT_RUN_ID": "abc"}, force=True)
         assert out == {"stage": "grpo", "status": "ran", "attempt": 1}
-        _, cmd, env = fake.calls[0]
-        assert cmd[-4:] == ["repro", "--single-item", "grpo", "--force"] and env["EXPLORER_PARENT_RUN_ID"] == "abc"
+        stage, force, env = fake_dvc.calls[0]
+        assert (stage, force, env["EXPLORER_PARENT_RUN_ID"]) == ("grpo", True, "abc")
+        assert str(Path(sys.executable).parent) in env["PATH"]  # `explorer` from this venv
         errors = []
-        for _ in range(3):
-            with pytest.raises(fp.StageFailed) as e:
-                fp.run_stage.fn("sft", str(project), {})
+        for _ in range(5):
+            with pytest.raises(ds.StageFailed) as e:
+                fp.repro_stage.fn("sft", str(project), {})
             errors.append(e.value)
-    bad_input, crash, missing = errors
-    assert (bad_input.command_exit, bad_input.transient) == (2, False)
+    bad_input, crash, missing, locked, killed = errors
     assert "not retried" in str(bad_input) and "error: boom" in str(bad_input)  # the output tail is in the message
-    assert (crash.command_exit, crash.transient) == (1, True)
-    assert (missing.command_exit, missing.transient) == (None, False)
-    assert [fp.retry_if_transient(None, None, Failed(data=e)) for e in errors] == [False, True, False]
+    assert "exited with 1" in str(crash) and "repo lock" in str(locked) and "signal 9" in str(killed)
+    assert [e.transient for e in errors] == [False, True, False, True, True]
+    assert [fp.retry_if_transient(None, None, Failed(data=e)) for e in errors] == [False, True, False, True, True]
     assert fp.retry_if_transient(None, None, Failed(data=OSError("no dvc"))) is False
-    lock = fp.StageFailed("sft", 255, None, ["ERROR: Unable to acquire lock. Most likely another DVC process is running"], 1)
-    assert lock.transient
 
 
-def test_fail_once_hook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    marker = tmp_path / "failed-once"
-    monkeypatch.setenv("EXPLORER_FAIL_ONCE", f"grpo:{marker}")
-    assert not fp.injected_failure("sft")
-    assert fp.injected_failure("grpo") and marker.exists()
-    assert not fp.injected_failure("grpo")  # only the first attempt fails
+def test_real_dvc_reports_facts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """flows.dvc_stages.repro against real DVC: up to date, the command's exit status, a DVC error
+    before any command ran, and DVC's repo lock held by another process."""
+    import zc.lockfile
+
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / ".dvc").mkdir()
+    (root / ".dvc" / "config").write_text("[core]\n    analytics = false\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    stages = {
+        "ok": {"cmd": "echo hi > ok.txt", "outs": ["ok.txt"]},
+        "bad": {"cmd": ["true", "echo half > bad.txt; exit 2"], "outs": ["bad.txt"]},
+        "orphan": {"cmd": "cat missing.txt > o.txt", "deps": ["missing.txt"], "outs": ["o.txt"]},
+    }
+    (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    env = ds.dvc_env(root, {"DVC_SITE_CACHE_DIR": str(tmp_path / "site")})
+    lines: list[str] = []
+
+    first = ds.repro("ok", root, env, echo=lines.append)
+    assert first.status == "ran" and (root / "ok.txt").exists() and any("Running stage 'ok'" in x for x in lines)
+    assert ds.repro("ok", root, env).status == "up to date"
+    assert ds.repro("ok", root, env, force=True).status == "ran"
+    bad = ds.repro("bad", root, env)
+    assert (bad.status, bad.command_exit, bad.locked) == ("failed", 2, False)  # the second command's status
+    orphan = ds.repro("orphan", root, env)
+    assert (orphan.status, orphan.command_exit, orphan.locked) == ("failed", None, False) and "missing.txt" in orphan.error
+    held = zc.lockfile.LockFile(str(root / ".dvc" / "tmp" / "lock"))  # what another `dvc` command holds
+    try:
+        locked = ds.repro("ok", root, env, force=True)
+    finally:
+        held.close()
+    assert (locked.status, locked.command_exit, locked.locked) == ("failed", None, True)
+    assert ds.StageFailed("ok", locked, 1).transient and not ds.StageFailed("orphan", orphan, 1).transient
+
+
+HOLD_LOCK = """
+import sys
+from pathlib import Path
+from flows.dvc_stages import pipeline_lock
+with pipeline_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    input()
+"""
+
+
+def test_pipeline_lock_refuses_a_second_run_and_dies_with_its_holder(tmp_path: Path):
+    root = make_project(tmp_path / "proj")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(root)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ds.PipelineBusy, match=rf"already running in .*pid {holder.pid}, started "):
+            with ds.pipeline_lock(root):
+                pass
+    finally:
+        holder.kill()  # SIGKILL: no cleanup ran, and still no stale lock
+        holder.wait()
+    with ds.pipeline_lock(root), ds.pipeline_lock(root):  # free again, and re-entrant in one process
+        pass
+    with pytest.raises(ValueError, match="not a DVC project"):
+        with ds.pipeline_lock(tmp_path):
+            pass
 
 
 # -----------------------------------------------------------------------------
 # Flow runs (one shared Prefect test server)
 
 
-def test_transient_failures_are_retried_and_runs_nest(prefect_harness, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    fake = FakeDvc({"evaluate": [failed("evaluate", 1)]})  # e.g. a Tinker fault: exit 1, then fine
-    monkeypatch.setattr(fp, "run_command", fake)
-    monkeypatch.setenv("EXPLORER_FAIL_ONCE", f"grpo:{tmp_path / 'grpo-failed-once'}")
+def test_transient_failures_are_retried_and_runs_nest(prefect_harness, project: Path, tmp_path: Path, fake_dvc: FakeDvc):
+    fake_dvc.script = {"grpo": [failed("grpo", 1)], "evaluate": [failed("evaluate", 137)]}  # e.g. a Tinker fault, a kill
+    fake_dvc.script["demos"] = [ds.ReproOutcome("up to date")]
+    fake_dvc.effects["report"] = write_reports
 
-    out = fp.pipeline(stages=["evaluate"], params_overrides={"grpo.steps": 3}, retries=2, retry_delay_seconds=0)
+    out = fp.pipeline_flow(stages=("report",), params_overrides={"grpo.steps": 3}, retries=2, retry_delay_seconds=0)
 
-    upstream = [s for s, _ in fp.plan_stages(*fp.dvc_dag(project), ["evaluate"], False)][:-1]
-    assert upstream[:1] == ["prepare"] and {"sft", "grpo"} <= set(upstream)
-    assert fake.stages() == upstream + ["evaluate", "evaluate"]  # grpo's injected failure never reached dvc
-    assert {s: r["attempts"] for s, r in out["stages"].items()} == dict.fromkeys(upstream, 1) | {"grpo": 2, "evaluate": 2}
-    assert all(r["status"] == "ran" for r in out["stages"].values())
+    plan = list(ds.STAGE_NAMES)
+    assert fake_dvc.stages() == ["prepare", "baseline", "demos", "sft", "grpo", "grpo", "evaluate", "evaluate", "report"]
+    assert {s: r["attempts"] for s, r in out["stages"].items()} == dict.fromkeys(plan, 1) | {"grpo": 2, "evaluate": 2}
+    assert {s: r["status"] for s, r in out["stages"].items()} == dict.fromkeys(plan, "ran") | {"demos": "up to date"}
     assert yaml.safe_load((project / "params.yaml").read_text())["grpo"]["steps"] == 3
 
-    runs = mlflow_runs(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    runs = mlflow_runs(uri)
     parent = runs[next(n for n in runs if n.startswith("pipeline-"))]
     assert parent.info.run_id == out["parent_run_id"] and parent.info.status == "FINISHED"
     assert parent.data.params["override.grpo.steps"] == "3"
-    assert parent.data.metrics["stage_attempts/evaluate"] == 2 and "stage_seconds/prepare" in parent.data.metrics
-    assert "git_commit" in parent.data.tags and parent.data.tags["stages"] == ",".join(upstream + ["evaluate"])
-    for stage in upstream + ["evaluate"]:
+    assert parent.data.metrics["stage_attempts/evaluate"] == 2 and "stage_seconds/demos" in parent.data.metrics
+    assert "git_commit" in parent.data.tags and parent.data.tags["stages"] == ",".join(plan)
+    # the headline metrics (heuristic from the baseline stage, SFT and GRPO means from evaluate) and the report
+    assert {k: v for k, v in parent.data.metrics.items() if k.startswith("dev/")} == {
+        "dev/heuristic/f1": 0.7, "dev/heuristic/em": 0.6, "dev/heuristic/avg_tokens_read": 250.0,
+        "dev/sft/f1": 0.5, "dev/sft/em": 0.4, "dev/sft/avg_tokens_read": 300.0,
+        "dev/grpo/f1": 0.72, "dev/grpo/em": 0.4, "dev/grpo/avg_tokens_read": 300.0,
+    }  # fmt: skip
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    assert {f.path for f in client.list_artifacts(parent.info.run_id)} == {"results.md", "plots"}
+    assert {f.path for f in client.list_artifacts(parent.info.run_id, "plots")} == {"plots/frontier.png", "plots/grpo_curves.png"}
+    assert "stage-demos" not in runs  # DVC skipped it: no empty child run
+    for stage in set(plan) - {"demos"}:
         child = runs[f"stage-{stage}"]
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id and child.info.status == "FINISHED"
         # the stage's own runs will hang under its child run: its id is in the stage's environment
-        env = next(env for s, _, env in fake.calls if s == stage)
+        env = next(env for s, _, env in fake_dvc.calls if s == stage)
         assert env["EXPLORER_PARENT_RUN_ID"] == child.info.run_id
-        assert env["MLFLOW_TRACKING_URI"] == f"sqlite:///{tmp_path / 'mlflow.db'}" and env["EXPLORER_PROJECT_ROOT"] == str(project)
+        assert env["MLFLOW_TRACKING_URI"] == uri and env["EXPLORER_PROJECT_ROOT"] == str(project)
     assert runs["stage-evaluate"].data.metrics["attempts"] == 2
 
 
 @pytest.mark.parametrize(("stage", "exit_code"), [("sft", 2), ("baseline", 1)])
-def test_bad_input_or_untried_stage_fails_the_flow_at_once(prefect_harness, project: Path, tmp_path: Path, monkeypatch, stage, exit_code):
+def test_bad_input_or_untried_stage_fails_the_flow_at_once(prefect_harness, project: Path, tmp_path: Path, fake_dvc, stage, exit_code):
     """sft exiting 2 is bad config or data: a retry would repeat it. baseline has no retries at all."""
-    fake = FakeDvc({stage: [failed(stage, exit_code)] * 3})
-    monkeypatch.setattr(fp, "run_command", fake)
+    fake_dvc.script[stage] = [failed(stage, exit_code)] * 3
 
-    state = fp.pipeline(stages=[stage], retries=2, retry_delay_seconds=0, return_state=True)
+    state = fp.pipeline_flow(stages=(stage,), retries=2, retry_delay_seconds=0, return_state=True)
 
     assert state.is_failed()
-    with pytest.raises(fp.StageFailed, match=f"exited with {exit_code}"):
+    with pytest.raises(ds.StageFailed, match=f"exited with {exit_code}"):
         state.result()  # what a plain call raises
-    assert fake.stages().count(stage) == 1
+    assert fake_dvc.stages().count(stage) == 1
     runs = mlflow_runs(f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert runs[next(n for n in runs if n.startswith("pipeline-"))].info.status == "FAILED"
     assert runs[f"stage-{stage}"].info.status == "FAILED" and "error: boom" in runs[f"stage-{stage}"].data.tags["error"]
 
 
-def test_bad_request_fails_before_any_stage_runs(prefect_harness, project: Path, monkeypatch: pytest.MonkeyPatch):
-    fake = FakeDvc()
-    monkeypatch.setattr(fp, "run_command", fake)
+def test_bad_request_fails_before_any_stage_runs(prefect_harness, project: Path, fake_dvc: FakeDvc):
     before = (project / "params.yaml").read_text()
     with pytest.raises(ConfigError, match="lr_rate"):
-        fp.pipeline(params_overrides={"grpo.lr_rate": 0.1})
-    with pytest.raises(ValueError, match="unknown stage"):
-        fp.pipeline(stages=["trian"])
-    assert fake.calls == [] and (project / "params.yaml").read_text() == before
+        fp.pipeline_flow(params_overrides={"grpo.lr_rate": 0.1})
+    with pytest.raises(Exception, match="stages.0: Input should be .prepare."):  # not a StageName: Prefect refuses it
+        fp.pipeline_flow(stages=("trian",))
+    assert fake_dvc.calls == [] and (project / "params.yaml").read_text() == before
 
 
 @pytest.mark.real_data
-def test_real_dvc_stages_in_a_project_copy(prefect_harness, project: Path, shared_2wiki: Path, monkeypatch: pytest.MonkeyPatch):
+def test_real_dvc_stages_in_a_project_copy(prefect_harness, project: Path, shared_2wiki: Path, monkeypatch: pytest.MonkeyPatch, capsys):
     """Real `dvc repro` of prepare and baseline on 20/5/8 real records; MLflow on the default
     relative sqlite URI, which must land in the project, not in the test's current folder."""
     monkeypatch.setenv("EXPLORER_2WIKI_DIR", str(shared_2wiki))
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     small = {"data": {"train_size": 20, "val_size": 5, "dev_size": 8}, "baseline.policies": ["heuristic", "oracle"]}
 
-    out = fp.pipeline(stages=["baseline"], params_overrides=small)
+    out = fp.pipeline_flow(stages=("baseline",), params_overrides=small)
 
     assert {s: r["status"] for s, r in out["stages"].items()} == {"prepare": "ran", "baseline": "ran"}
     counts = {s: len((project / "data" / "prepared" / f"{s}.jsonl").read_text().splitlines()) for s in ("train", "val", "dev")}
@@ -286,6 +376,19 @@ def test_real_dvc_stages_in_a_project_copy(prefect_harness, project: Path, share
         "eval-heuristic",
         "eval-oracle",
     }
+    heuristic = json.loads((project / "reports" / "baseline" / "metrics.json").read_text())["heuristic"]
+    parent = next(r for r in runs.values() if r.info.run_id == out["parent_run_id"])
+    assert parent.data.metrics["dev/heuristic/f1"] == pytest.approx(heuristic["f1"])
 
-    again = fp.pipeline(stages=["prepare"])  # nothing changed: DVC skips it
+    again = fp.pipeline_flow(stages=("prepare",))  # nothing changed: DVC skips it
     assert again["stages"]["prepare"]["status"] == "up to date"
+    names = [r.info.run_name for r in mlflow_runs(f"sqlite:///{project / 'mlflow.db'}").values()]
+    assert names.count("stage-prepare") == 1  # the skipped stage's child run of the second flow run is gone
+
+    from explorer.cli import main
+
+    monkeypatch.chdir(project)
+    capsys.readouterr()
+    assert main(["runs", "compare", "--last", "20"]) == 0
+    table = capsys.readouterr().out
+    assert table.count("stage-prepare") == 1 and "pipeline-" in table

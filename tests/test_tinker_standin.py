@@ -15,7 +15,7 @@ import pytest
 
 tinker = pytest.importorskip("tinker")
 from tinker import types  # noqa: E402
-from tinker_standin import StandIn  # noqa: E402
+from tinker_standin import DEFAULT_MODEL_SPECS, ModelSpec, StandIn  # noqa: E402
 from tinker_standin.server import Params, Scorer, TokenSampler, base_logits  # noqa: E402
 
 BASE_MODEL = "Qwen/Qwen3-8B"
@@ -24,7 +24,7 @@ KEY = "tml-test-key"
 
 @pytest.fixture
 def standin() -> Iterator[StandIn]:
-    with StandIn() as s:
+    with StandIn(realistic=False) as s:
         yield s
 
 
@@ -298,7 +298,10 @@ def test_retries_survive_429_5xx_and_dropped_connections(monkeypatch: pytest.Mon
     # The SDK's HTTP layer honours Retry-After(-Ms) for 429/5xx, but a dropped connection has
     # no header: it sleeps INITIAL_RETRY_DELAY * 2**n (0.5 s, 1 s, ...). Shorten that here.
     monkeypatch.setattr("tinker._base_client.INITIAL_RETRY_DELAY", 0.001)
-    with StandIn(use_pyqwest_transport=use_pyqwest) as standin, tinker.ServiceClient(base_url=standin.base_url, api_key=KEY) as service:
+    with (
+        StandIn(realistic=False, use_pyqwest_transport=use_pyqwest) as standin,
+        tinker.ServiceClient(base_url=standin.base_url, api_key=KEY) as service,
+    ):
         reference = service.create_lora_training_client(BASE_MODEL).result()
         expected = train_step(reference, BATCHES[0])
         expected_after = reference.forward(BATCHES[0], "cross_entropy").result()
@@ -366,3 +369,308 @@ def test_bad_api_key_raises_authentication_error_quickly(standin: StandIn) -> No
     with pytest.raises(tinker.TinkerError, match="tml-"):
         tinker.ServiceClient(base_url=standin.base_url, api_key="not-a-tinker-key").create_lora_training_client(BASE_MODEL).result()
     assert standin.log.count("client/config") == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Realistic mode (Behaviour.realistic()): each switch on its own
+# ---------------------------------------------------------------------------------------------
+
+
+def long_prompt(n: int = 300, start: int = 2000) -> list[int]:
+    """A prompt of a few hundred tokens, like the project's (ids are arbitrary)."""
+    rng = np.random.default_rng(start)
+    return rng.integers(1000, 100_000, size=n).tolist()
+
+
+def distinct(seqs: list[types.SampledSequence]) -> int:
+    return len({tuple(s.tokens) for s in seqs})
+
+
+@pytest.fixture
+def realistic() -> Iterator[StandIn]:
+    with StandIn(realistic=True) as s:
+        yield s
+
+
+@pytest.fixture
+def rservice(realistic: StandIn) -> Iterator[tinker.ServiceClient]:
+    with tinker.ServiceClient(base_url=realistic.base_url, api_key=KEY) as client:
+        yield client
+
+
+def test_seeded_samples_collapse_to_one_sequence(realistic: StandIn, rservice: tinker.ServiceClient) -> None:
+    """tinker-feedback#79: with SamplingParams(seed=...) and n > 1 the n samples coincide."""
+    sampler = rservice.create_sampling_client(base_model=BASE_MODEL).result()
+    prompt = types.ModelInput.from_ints(long_prompt())
+
+    def params(seed: int | None) -> types.SamplingParams:
+        return types.SamplingParams(max_tokens=8, seed=seed, stop=[])
+
+    seeded = sampler.sample(prompt, 16, params(7)).result().sequences
+    unseeded = sampler.sample(prompt, 16, params(None)).result().sequences
+    one_each = [sampler.sample(prompt, 1, params(100 + i)).result().sequences[0] for i in range(16)]
+    assert (distinct(seeded), distinct(unseeded), distinct(one_each)) == (1, 16, 16)
+    # Identical samples report identical logprobs too (one computation, n copies).
+    assert len({tuple(s.logprobs or []) for s in seeded}) == 1
+    assert [r.distinct_sequences for r in realistic.log.samples[:2]] == [1, 16]
+
+    # A duplicate fraction in between: 16 - round(0.5 * 15) = 8 distinct.
+    realistic.behaviour.seeded_duplicate_fraction = 0.5
+    assert distinct(sampler.sample(prompt, 16, params(7)).result().sequences) == 8
+    # Off (the default stand-in): one seeded stream, 16 distinct draws, the first as before.
+    realistic.behaviour.seeded_duplicate_fraction = 0.0
+    spread = sampler.sample(prompt, 16, params(7)).result().sequences
+    assert distinct(spread) == 16 and spread[0].tokens == seeded[0].tokens
+
+
+def test_sampler_logprobs_are_perturbed_trainer_logprobs_are_not(realistic: StandIn, rservice: tinker.ServiceClient) -> None:
+    """cookbook#396 / tinker-feedback#149: the sampler's logprobs differ from the trainer's."""
+    tc = rservice.create_lora_training_client(BASE_MODEL, rank=8).result()
+    train_step(tc, BATCHES[0])
+    path = tc.save_weights_for_sampler("noisy").result().path
+    sampler = rservice.create_sampling_client(model_path=path).result()
+    prompt = [11, 12, 13]
+    params = types.SamplingParams(max_tokens=12, stop=[])
+    seqs = sampler.sample(types.ModelInput.from_ints(prompt), 4, params).result().sequences
+
+    diffs = []
+    data = []
+    for seq in seqs:
+        q = np.array(seq.logprobs)
+        true = realistic.score(path, prompt[-1:] + seq.tokens)
+        assert np.all(q <= 0.0)
+        diffs.append(q - true)
+        # The trainer (forward) reports the true logprobs of the same tokens on the same weights.
+        datum = types.Datum(
+            model_input=types.ModelInput.from_ints(prompt[-1:] + seq.tokens[:-1]),
+            loss_fn_inputs={"target_tokens": seq.tokens, "logprobs": list(q), "advantages": [1.0] * len(q)},
+        )
+        data.append(datum)
+        np.testing.assert_allclose(logprobs_of(tc.forward([datum], "importance_sampling").result())[0], true, atol=1e-5)
+    d = np.concatenate(diffs)
+    assert 0.02 < float(np.abs(d).mean()) < 0.08  # noise std 0.05, a little less where clipped at 0
+    # So the importance ratios exp(p - q) are not all 1, and a kl_sampler_learner metric is not 0.
+    out = tc.forward(data, "importance_sampling").result()
+    p = np.concatenate(logprobs_of(out))
+    q = np.concatenate([np.array(s.logprobs) for s in seqs])
+    ratio = np.exp(p - q)
+    assert ratio.std() > 0.02 and out.metrics["loss:sum"] == pytest.approx(-ratio.sum(), rel=1e-5)
+    assert float((q - p).mean()) != 0.0
+
+    # Deterministic given the request: a seeded request repeated, and prompt logprobs repeated.
+    seeded = types.SamplingParams(max_tokens=12, stop=[], seed=3)
+    a = sampler.sample(types.ModelInput.from_ints(prompt), 1, seeded).result().sequences[0]
+    b = sampler.sample(types.ModelInput.from_ints(prompt), 1, seeded).result().sequences[0]
+    assert a.tokens == b.tokens and a.logprobs == b.logprobs
+    lp1 = sampler.compute_logprobs(types.ModelInput.from_ints([11, 12, 13, 14, 15])).result()
+    lp2 = sampler.compute_logprobs(types.ModelInput.from_ints([11, 12, 13, 14, 15])).result()
+    assert lp1 == lp2 and lp1[0] is None
+    assert not np.allclose(lp1[1:], realistic.score(path, [11, 12, 13, 14, 15]), atol=1e-4)
+
+    # Off: the sampler's logprobs are the trainer's again.
+    realistic.behaviour.sampler_logprob_noise = 0.0
+    seq = sampler.sample(types.ModelInput.from_ints(prompt), 1, params).result().sequences[0]
+    np.testing.assert_allclose(seq.logprobs, realistic.score(path, prompt[-1:] + seq.tokens), atol=1e-5)
+
+
+def test_billing_402_raises_billing_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """402 -> tinker.BillingError. The one-request access check and create_session raise it at
+    once; calls through the SDK's execute_with_retries pause 5 s per 402 until the client config's
+    billing_exception_max_pause_duration_sec has passed (0 here, so they give up after one pause)."""
+    with StandIn(realistic=True, billing_max_pause_s=0) as standin:
+        monkeypatch.setenv("TINKER_BASE_URL", standin.base_url)
+        monkeypatch.setenv("TINKER_API_KEY", KEY)
+        standin.block_billing({"get_server_capabilities"})
+        with pytest.raises(tinker.BillingError) as excinfo:
+            tinker.auth.raise_if_tinker_not_accessible()
+        assert excinfo.value.status_code == 402 and "billing" in str(excinfo.value.body)
+        assert standin.log.statuses("get_server_capabilities") == [402]  # one request, no retry
+
+        t0 = time.monotonic()
+        with pytest.raises(tinker.BillingError):
+            tinker.RestClient(base_url=standin.base_url, api_key=KEY).get_server_capabilities().result()
+        assert 4.5 < time.monotonic() - t0 < 9  # paused 5 s, then the window (0 s) was over
+        assert standin.log.statuses("get_server_capabilities") == [402, 402, 402]
+
+        standin.block_billing({"create_session"})
+        t0 = time.monotonic()
+        with tinker.ServiceClient(base_url=standin.base_url, api_key=KEY) as sc, pytest.raises(tinker.BillingError):
+            sc.create_lora_training_client(BASE_MODEL, rank=8).result()
+        assert time.monotonic() - t0 < 2
+        assert standin.log.statuses("create_session") == [402]
+
+        standin.unblock_billing()
+        caps = tinker.RestClient(base_url=standin.base_url, api_key=KEY).get_server_capabilities().result()
+        assert BASE_MODEL in [m.model_name for m in caps.supported_models]
+
+
+def test_save_conflict_answers_409_also_on_a_resent_save(realistic: StandIn, rservice: tinker.ServiceClient) -> None:
+    """A save whose answer was lost is re-sent by the SDK; the service has already saved it, so
+    the re-send conflicts (tinker-cookbook's debug notes: "HTTP 409 on checkpoint save")."""
+    import httpx
+
+    tc = rservice.create_lora_training_client(BASE_MODEL, rank=8).result()
+    path = tc.save_state("first").result().path
+    # The same name again, by hand: 409 with a detail, and nothing is run.
+    raw = httpx.post(
+        f"{realistic.base_url}/api/v1/save_weights",
+        json={"model_id": tc.model_id, "path": "first", "seq_id": 99, "type": "save_weights"},
+        headers={"X-API-Key": KEY},
+    )
+    assert raw.status_code == 409 and raw.json() == {"detail": f"Checkpoint {path} already exists"}
+    assert realistic.log.op_count("save_state", include_failed=True) == 1
+
+    # Through the SDK: ConflictError is retryable for it (1 s, 2 s, 4 s, ... for up to 5
+    # minutes), so delete the checkpoint once the 409 came back, and its next re-send succeeds.
+    realistic.faults.drop_connection(times=1, endpoint="save_weights", after_processing=True)
+    future = tc.save_state("second")
+    deadline = time.monotonic() + 10
+    while realistic.log.count("save_weights", 409) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    second = f"tinker://{tc.model_id}/weights/second"
+    tinker.RestClient(base_url=realistic.base_url, api_key=KEY).delete_checkpoint_from_tinker_path(second).result()
+    assert future.result().path == second
+    assert realistic.log.statuses("save_weights")[-3:] == [0, 409, 200]
+    assert realistic.log.op_count("save_state") == 3  # first, second, second again
+
+    # The kind stand-in answers the re-send from the first execution instead: no conflict.
+    with StandIn(realistic=False) as kind, tinker.ServiceClient(base_url=kind.base_url, api_key=KEY) as sc:
+        tc2 = sc.create_lora_training_client(BASE_MODEL, rank=8).result()
+        kind.faults.drop_connection(times=1, endpoint="save_weights", after_processing=True)
+        tc2.save_state("x").result()
+        assert kind.log.statuses("save_weights") == [0, 200] and kind.log.op_count("save_state") == 1
+
+
+def test_capabilities_rank_and_context_limits(realistic: StandIn, rservice: tinker.ServiceClient) -> None:
+    import httpx
+
+    rest = tinker.RestClient(base_url=realistic.base_url, api_key=KEY)
+    caps = {m.model_name: m for m in rest.get_server_capabilities().result().supported_models}
+    assert caps[BASE_MODEL].max_context_length == 32_768 and caps[BASE_MODEL].trainable
+    raw = httpx.get(f"{realistic.base_url}/api/v1/get_server_capabilities", headers={"X-API-Key": KEY}).json()
+    ranks = {m["model_name"]: m["max_lora_rank"] for m in raw["supported_models"]}
+    assert ranks[BASE_MODEL] == 128 and ranks["Qwen/Qwen3-30B-A3B"] == 32
+    assert all(r & (r - 1) == 0 for m in raw["supported_models"] for r in m["supported_lora_ranks"])
+
+    for model, rank, message in [
+        (BASE_MODEL, 48, "lora_config.rank must be a power of 2"),
+        (BASE_MODEL, 256, "Lora_config.rank 256 exceeds max LoRA rank 128 for model Qwen3-8B"),
+        ("Qwen/Qwen3-30B-A3B", 64, "exceeds max LoRA rank 32"),
+        ("Qwen/Qwen9-1T", 32, "not supported"),
+    ]:
+        with pytest.raises(tinker.BadRequestError, match=message):
+            rservice.create_lora_training_client(model, rank=rank).result()
+    assert realistic.log.op_count("create_model", include_failed=True) == 0  # rejected at submission
+
+    # prompt + max_tokens beyond the context window: 400 with the service's wording.
+    with StandIn(realistic=True, model_specs={BASE_MODEL: ModelSpec(BASE_MODEL, max_context_length=64)}) as small:
+        with tinker.ServiceClient(base_url=small.base_url, api_key=KEY) as sc:
+            sampler = sc.create_sampling_client(base_model=BASE_MODEL).result()
+            ok = sampler.sample(types.ModelInput.from_ints(list(range(100, 156))), 1, types.SamplingParams(max_tokens=8)).result()
+            assert len(ok.sequences[0].tokens) <= 8
+            with pytest.raises(tinker.BadRequestError, match=r"context window: 57 prompt tokens \+ 8 max_tokens > 64"):
+                sampler.sample(types.ModelInput.from_ints(list(range(100, 157))), 1, types.SamplingParams(max_tokens=8)).result()
+            tc = sc.create_lora_training_client(BASE_MODEL, rank=8).result()
+            with pytest.raises(tinker.BadRequestError, match="context window"):
+                tc.forward_backward([sft_datum(list(range(100, 166)))], "cross_entropy").result()
+
+    # The kind stand-in accepts any rank and lists no models.
+    with StandIn(realistic=False) as kind, tinker.ServiceClient(base_url=kind.base_url, api_key=KEY) as sc:
+        assert sc.create_lora_training_client(BASE_MODEL, rank=48).result().get_info().lora_rank == 48
+        assert tinker.RestClient(base_url=kind.base_url, api_key=KEY).get_server_capabilities().result().supported_models == []
+
+
+def test_checkpoint_ttl_expiry_and_storage(realistic: StandIn, rservice: tinker.ServiceClient) -> None:
+    tc = rservice.create_lora_training_client(BASE_MODEL, rank=32).result()
+    train_step(tc, BATCHES[0])
+    hour = 3600
+    state = tc.save_state("s1", ttl_seconds=hour).result().path
+    weights = tc.save_weights_for_sampler("w1", ttl_seconds=2 * hour).result().path
+    forever = tc.save_state("keep").result().path
+    with pytest.raises(tinker.BadRequestError, match="ttl_seconds must be between 3600"):
+        tc.save_state("too-short", ttl_seconds=60).result()
+
+    # Sizes: a rank-32 Qwen3-8B adapter has 32 x 2,883,968 = 92.3 M parameters.
+    params = 32 * DEFAULT_MODEL_SPECS[BASE_MODEL].lora_params_per_rank
+    assert params == 92_286_976
+    report = realistic.storage()
+    assert report.live_count == 3 and [c.ttl_seconds for c in report.live] == [hour, 2 * hour, None]
+    assert report.by_kind() == {"training": (2, 2 * 12 * params), "sampler": (1, 4 * params)}
+    assert [c.path for c in report.without_ttl] == [forever]
+
+    rest = tinker.RestClient(base_url=realistic.base_url, api_key=KEY)
+    listed = {c.tinker_path: c for c in rest.list_checkpoints(tc.model_id).result().checkpoints}
+    assert listed[state].expires_at is not None and listed[forever].expires_at is None
+    assert (listed[weights].expires_at - listed[state].expires_at).total_seconds() == pytest.approx(hour, abs=1)
+    assert listed[weights].size_bytes == 4 * params
+    usage = tinker.AdminClient(base_url=realistic.base_url, api_key=KEY).get_current_checkpoint_storage_usage().result()
+    assert (usage.data[0].checkpoint_count, usage.data[0].size_bytes) == (3, report.live_bytes)
+
+    # An hour later the state is gone: not loadable, not listed; the sampler weights still are.
+    realistic.advance_clock(hour + 1)
+    with pytest.raises(tinker.RequestFailedError, match="expired") as excinfo:
+        rservice.create_training_client_from_state_with_optimizer(state).result()
+    assert excinfo.value.category == types.RequestErrorCategory.User
+    assert state not in {c.tinker_path for c in rest.list_checkpoints(tc.model_id).result().checkpoints}
+    sampler = rservice.create_sampling_client(model_path=weights).result()
+    assert sampler.sample(types.ModelInput.from_ints([11, 12]), 1, types.SamplingParams(max_tokens=2)).result().sequences
+    realistic.advance_clock(hour)
+    with pytest.raises(tinker.NotFoundError, match="expired"):
+        rservice.create_sampling_client(model_path=weights).result()
+    # An existing sampling session keeps its (already loaded) weights.
+    assert sampler.sample(types.ModelInput.from_ints([11, 12]), 1, types.SamplingParams(max_tokens=2)).result().sequences
+
+    # TTLs can be set later, and checkpoints deleted; the report keeps the history.
+    rest.set_checkpoint_ttl_from_tinker_path(forever, 5 * hour).result()
+    assert realistic.storage().without_ttl == []
+    rest.delete_checkpoint_from_tinker_path(forever).result()
+    final = realistic.storage()
+    assert final.live_count == 0 and len(final.checkpoints) == 3 and final.total_bytes == report.live_bytes
+    assert [(c.expired, c.deleted) for c in final.checkpoints] == [(True, False), (True, False), (False, True)]
+
+
+def test_retired_model_is_unavailable(realistic: StandIn, rservice: tinker.ServiceClient) -> None:
+    tc = rservice.create_lora_training_client(BASE_MODEL, rank=8).result()
+    path = tc.save_weights_for_sampler("before").result().path
+    state = tc.save_state("state").result().path
+    realistic.retire_model(BASE_MODEL)
+    rest = tinker.RestClient(base_url=realistic.base_url, api_key=KEY)
+    assert BASE_MODEL not in [m.model_name for m in rest.get_server_capabilities().result().supported_models]
+    for create in (
+        lambda: rservice.create_lora_training_client(BASE_MODEL, rank=8),
+        lambda: rservice.create_sampling_client(base_model=BASE_MODEL),
+        lambda: rservice.create_sampling_client(model_path=path),
+        lambda: rservice.create_training_client_from_state(state),
+    ):
+        with pytest.raises(tinker.BadRequestError, match="retired"):
+            create().result()
+    realistic.restore_model(BASE_MODEL)
+    assert rservice.create_sampling_client(model_path=path).result().get_base_model() == BASE_MODEL
+
+
+def test_prompt_cache_hit_tokens_count_recent_prefixes(realistic: StandIn, rservice: tinker.ServiceClient) -> None:
+    sampler = rservice.create_sampling_client(base_model=BASE_MODEL).result()
+    prompt = long_prompt(300)
+    params = types.SamplingParams(max_tokens=6, stop=[])
+
+    def sample(tokens: list[int], n: int = 1) -> types.SampleResponse:
+        return sampler.sample(types.ModelInput.from_ints(tokens), n, params).result()
+
+    first = sample(prompt, 4)
+    assert first.prompt_cache_hit_tokens == 0
+    assert sample(prompt).prompt_cache_hit_tokens == 299  # the last prompt token is always computed
+    # The next turn of a conversation: the prompt, a reply it sampled, then new tokens.
+    turn2 = prompt + first.sequences[2].tokens + [7, 8, 9]
+    assert sample(turn2).prompt_cache_hit_tokens == 306
+    assert sample(long_prompt(300, start=5)).prompt_cache_hit_tokens == 0  # another prompt
+    assert sample(prompt[:100] + [1, 2, 3]).prompt_cache_hit_tokens == 100  # a shared prefix
+    assert [r.cache_hit_tokens for r in realistic.log.samples] == [0, 299, 306, 0, 100]
+
+    # A small LRU forgets; a cache of 0 entries (the kind stand-in) always reports 0.
+    realistic.behaviour.prompt_cache_entries = 2
+    for i in range(3):
+        sample(long_prompt(50, start=100 + i))
+    assert sample(prompt).prompt_cache_hit_tokens == 0
+    realistic.behaviour.prompt_cache_entries = 0
+    sample(prompt)
+    assert sample(prompt).prompt_cache_hit_tokens == 0

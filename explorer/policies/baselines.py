@@ -6,7 +6,7 @@ import random
 import re
 from collections.abc import Callable
 
-from explorer.answerer import answer_question, is_sufficient, relevance
+from explorer.reader import answer_question, is_sufficient, relevance
 from explorer.reward import normalize_answer
 from explorer.types import Action, Answer, Observation, Open, Task
 

@@ -15,8 +15,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from explorer.answerer import RelevanceParts, answer_question, is_sufficient, relevance, relevance_parts
 from explorer.policies.baselines import read_passages
+from explorer.reader import answer_question, is_sufficient, relevance
+from explorer.reader.ranking import RelevanceParts, relevance_parts
 from explorer.reward import normalize_answer
 from explorer.types import Action, Answer, Observation, Open
 

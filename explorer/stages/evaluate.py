@@ -89,7 +89,9 @@ def evaluate_checkpoints(params: Params) -> dict[str, Any]:
             }
         summary["grpo"][split]["paired"] = paired_against(params, split)
     atomic_write_json(layout.eval_metrics(cfg), summary)
-    atomic_write_json(layout.budgets_metrics(cfg), {"split": params.baseline.split, "budgets": under_budgets(params, params.baseline.split)})
+    atomic_write_json(
+        layout.budgets_metrics(cfg), {"split": params.baseline.split, "budgets": under_budgets(params, params.baseline.split)}
+    )
     return summary
 
 

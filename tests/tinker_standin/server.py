@@ -34,16 +34,18 @@ exact for the current parameter set and AdamW follows torch.optim.AdamW.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import itertools
 import json
 import logging
+import os
 import socket
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -76,6 +78,133 @@ BACKGROUND_ENDPOINTS: frozenset[str] = frozenset({"telemetry", "session_heartbea
 FUTURE_ENDPOINTS: frozenset[str] = frozenset(
     {"create_model", "forward_backward", "optim_step", "save_weights", "save_weights_for_sampler", "load_weights", "asample"}
 )
+
+# Endpoints a billing block (`StandIn.block_billing()` with no endpoint list) leaves alone: the
+# background calls, the client config (fetched before anything else, not billing-gated in the
+# SDK's model of the service) and the calls that end work (finishing a session, cancelling).
+BILLING_EXEMPT_ENDPOINTS: frozenset[str] = BACKGROUND_ENDPOINTS | {"client/config", "sessions/finish", "cancel_future"}
+
+REALISTIC_ENV = "TINKER_STANDIN_REALISTIC"
+"""`StandIn()` without `realistic=` uses the realistic profile when this is set (not "0")."""
+
+TTL_MIN_SECONDS = 3600
+"""SDK docstrings (save_state, save_weights_for_sampler, set_checkpoint_ttl_from_tinker_path):
+ttl_seconds is between 1 hour and 10 years; None = never expires."""
+TTL_MAX_SECONDS = 10 * 365 * 24 * 3600
+
+
+# --------------------------------------------------------------------------------------------
+# Model catalogue and behaviour switches
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the service says (and enforces) about one base model.
+
+    `lora_params_per_rank` is the LoRA parameter count per unit of rank with MLP, attention and
+    unembedding adapted (tinker-cookbook `hyperparam_utils._LORA_PARAMS_PER_RANK_BY_COMPONENT`);
+    it only feeds the checkpoint size estimate. `max_context_length` and `max_lora_rank` are
+    enforced when `Behaviour.enforce_model_limits` is on."""
+
+    name: str
+    max_context_length: int = 32_768
+    max_lora_rank: int = 128
+    lora_params_per_rank: int = 2_883_968
+    trainable: bool = True
+    sampleable: bool = True
+
+    @property
+    def supported_lora_ranks(self) -> list[int]:
+        """Powers of two up to the maximum (the service accepts only those)."""
+        return [1 << i for i in range(self.max_lora_rank.bit_length()) if (1 << i) <= self.max_lora_rank]
+
+
+def _spec(name: str, mlp: int, attn: int, unembed: int, max_rank: int = 128, context: int = 32_768) -> ModelSpec:
+    return ModelSpec(name, max_context_length=context, max_lora_rank=max_rank, lora_params_per_rank=mlp + attn + unembed)
+
+
+# Per-rank LoRA parameter counts from tinker-cookbook's hyperparam_utils (mlp, attn, unembed).
+# Max ranks: 32 for MoE models (a maintainer in tinker-cookbook#9: "the max rank for MoE models
+# are 32 because they have more parameters"; the service's 400 there reads "Lora_config.rank 128
+# exceeds max LoRA rank 32 for model Qwen3-235B-A22B-Instruct-2507"); 128 for dense models is an
+# assumption (not published). Context lengths (32,768) are assumptions too: the service reports
+# its own in get_server_capabilities.
+DEFAULT_MODEL_SPECS: dict[str, ModelSpec] = {
+    s.name: s
+    for s in (
+        _spec("Qwen/Qwen3-8B", 1_769_472, 958_464, 156_032),
+        _spec("Qwen/Qwen3-8B-Base", 1_769_472, 958_464, 156_032),
+        _spec("Qwen/Qwen3-4B-Instruct-2507", 1_327_104, 737_280, 154_496),
+        _spec("Qwen/Qwen3-32B", 5_898_240, 2_490_368, 157_056),
+        _spec("Qwen/Qwen3-30B-A3B", 14_450_688, 835_584, 153_984, max_rank=32),
+        _spec("meta-llama/Llama-3.1-8B", 1_769_472, 851_968, 132_352),
+    )
+}
+DEFAULT_LORA_PARAMS_PER_RANK = DEFAULT_MODEL_SPECS["Qwen/Qwen3-8B"].lora_params_per_rank
+"""Used for the size estimate of a base model without a spec (2,883,968: a rank-32 Qwen3-8B
+adapter has 92.3 M parameters)."""
+
+DEFAULT_CHECKPOINT_BYTES_PER_PARAM: dict[str, float] = {"sampler": 4.0, "training": 12.0}
+"""Estimated stored bytes per LoRA parameter: sampler weights as fp32; a training state as fp32
+weights plus Adam's two fp32 moments. The service does not publish this; a test that sums
+storage should treat it as an estimate (and can pass its own)."""
+
+
+def estimate_checkpoint_bytes(
+    lora_rank: int,
+    kind: str,
+    lora_params_per_rank: int = DEFAULT_LORA_PARAMS_PER_RANK,
+    bytes_per_param: dict[str, float] | None = None,
+) -> int:
+    """Estimated stored size of one checkpoint of a rank-`lora_rank` adapter."""
+    per = (bytes_per_param or DEFAULT_CHECKPOINT_BYTES_PER_PARAM)[kind]
+    return int(round(lora_rank * lora_params_per_rank * per))
+
+
+SaveConflict = Literal["user_error", "http_409"]
+
+
+@dataclass
+class Behaviour:
+    """Switches for the ways the real service is harsher than a test double needs to be.
+
+    `Behaviour()` is the kind stand-in (how it always behaved); `Behaviour.realistic()` turns on
+    what users report the real service does (README.md in this folder has the sources). Every
+    field can be changed at runtime: `standin.behaviour.sampler_logprob_noise = 0.0`.
+    """
+
+    seeded_duplicate_fraction: float = 0.0
+    """With SamplingParams.seed and num_samples n > 1: the share of the n - 1 samples after the
+    first that are token-identical copies of the first (1.0: all n identical; 0.0: n distinct
+    draws from one seeded stream). Requests without a seed always give n distinct draws."""
+    sampler_logprob_noise: float = 0.0
+    """Std (nats) of the Gaussian noise on the logprobs the *sampler* reports (sampled tokens and
+    prompt logprobs / compute_logprobs), clipped at 0. forward/forward_backward keep the true
+    ones. Deterministic given the request: a function of the weights, prompt and tokens."""
+    save_conflict: SaveConflict = "user_error"
+    """A save under a name that exists. "user_error": the future fails (RequestFailedError,
+    category user) and a re-sent save (same seq_id) is answered from the first one.
+    "http_409": the submit is answered HTTP 409 (ConflictError), also when the SDK re-sends a
+    save whose first answer was lost after it ran."""
+    enforce_model_limits: bool = False
+    """Capabilities list the model catalogue; create_model rejects unknown models, ranks that are
+    not a power of two or above the model's maximum (HTTP 400); asample and forward_backward
+    reject prompt + max_tokens (resp. a datum) beyond max_context_length (HTTP 400); TTLs outside
+    [1 h, 10 y] are rejected (HTTP 400)."""
+    prompt_cache_entries: int = 0
+    """Size of each sampler's LRU of token sequences (prompts and prompt + sampled reply) for
+    `SampleResponse.prompt_cache_hit_tokens`; 0 = no cache accounting (always 0 hits)."""
+
+    @classmethod
+    def realistic(cls) -> Behaviour:
+        return cls(
+            seeded_duplicate_fraction=1.0,
+            sampler_logprob_noise=0.05,
+            save_conflict="http_409",
+            enforce_model_limits=True,
+            prompt_cache_entries=64,
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,6 +546,14 @@ class Checkpoint:
     adam: AdamState | None
     created_at: float
     user_metadata: dict[str, str] | None = None
+    ttl_seconds: int | None = None
+    expires_at: float | None = None
+    """Stand-in clock time after which the checkpoint is gone (None = never)."""
+    size_bytes: int = 0
+    """Estimated stored size (see `estimate_checkpoint_bytes`)."""
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
 
 @dataclass
@@ -427,6 +564,23 @@ class Sampler:
     base_model: str
     model_path: str | None
     params: Params
+    prompt_cache: OrderedDict[bytes, np.ndarray] = field(default_factory=OrderedDict)
+    """Recently seen token sequences (LRU, oldest first) for prompt-cache accounting."""
+    _fingerprint: bytes | None = None
+
+    @property
+    def fingerprint(self) -> bytes:
+        """A digest of the weights: noise keyed on it is the same for any sampler of the same
+        weights (so a rerun from the same checkpoint sees the same logprobs)."""
+        if self._fingerprint is None:
+            h = hashlib.sha256(self.base_model.encode())
+            h.update(self.params.bias.tobytes())
+            for c in sorted(self.params.rows):
+                toks, slots = self.params.row(c)
+                order = np.argsort(toks)
+                h.update(np.int64(c).tobytes() + toks[order].tobytes() + self.params.w[slots[order]].tobytes())
+            self._fingerprint = h.digest()
+        return self._fingerprint
 
 
 # --------------------------------------------------------------------------------------------
@@ -581,6 +735,21 @@ class OpRecord:
     failed: bool
 
 
+@dataclass(frozen=True)
+class SampleRecord:
+    """One executed sample request (asample / compute_logprobs), for cache and diversity asserts."""
+
+    sampler_id: str
+    prompt_tokens: int
+    num_samples: int
+    seed: int | None
+    max_tokens: int
+    cache_hit_tokens: int
+    """What the response reported as prompt_cache_hit_tokens."""
+    distinct_sequences: int
+    """Distinct token sequences among the num_samples returned."""
+
+
 class RequestLog:
     """Thread-safe record of HTTP requests and executed operations."""
 
@@ -588,6 +757,16 @@ class RequestLog:
         self._lock = threading.Lock()
         self._entries: list[LogEntry] = []
         self._ops: list[OpRecord] = []
+        self._samples: list[SampleRecord] = []
+
+    def add_sample(self, record: SampleRecord) -> None:
+        with self._lock:
+            self._samples.append(record)
+
+    @property
+    def samples(self) -> list[SampleRecord]:
+        with self._lock:
+            return list(self._samples)
 
     def add(self, entry: LogEntry) -> None:
         with self._lock:
@@ -626,6 +805,7 @@ class RequestLog:
         with self._lock:
             self._entries.clear()
             self._ops.clear()
+            self._samples.clear()
 
 
 # --------------------------------------------------------------------------------------------
@@ -771,7 +951,22 @@ class TinkerService:
         max_bigram_entries: int,
         faults: Faults,
         log: RequestLog,
+        behaviour: Behaviour | None = None,
+        model_specs: dict[str, ModelSpec] | None = None,
+        checkpoint_bytes_per_param: dict[str, float] | None = None,
+        billing_max_pause_s: int = 3600,
     ) -> None:
+        self.behaviour = behaviour if behaviour is not None else Behaviour()
+        self.model_specs: dict[str, ModelSpec] = dict(DEFAULT_MODEL_SPECS if model_specs is None else model_specs)
+        for name in supported_models or ():
+            self.model_specs.setdefault(name, ModelSpec(name))
+        self.checkpoint_bytes_per_param = dict(checkpoint_bytes_per_param or DEFAULT_CHECKPOINT_BYTES_PER_PARAM)
+        self.billing_max_pause_s = billing_max_pause_s
+        self.retired_models: set[str] = set()
+        self.billing_blocked: frozenset[str] | None = None  # None = not blocked; empty = every gated endpoint
+        self.billing_detail = "Payment required: billing is not set up or the account is out of credits"
+        self.clock_offset = 0.0
+        self.deleted_checkpoints: dict[str, Checkpoint] = {}
         self.api_keys = set(api_keys)
         self.vocab_size = vocab_size
         self.eos_token_ids = tuple(eos_token_ids)
@@ -817,6 +1012,9 @@ class TinkerService:
             ("POST", "create_sampling_session"): self._create_sampling_session,
             ("GET", "samplers"): self._get_sampler,
             ("GET", "training_runs/checkpoints"): self._list_checkpoints,
+            ("PUT", "training_runs/checkpoints/ttl"): self._set_checkpoint_ttl,
+            ("DELETE", "training_runs/checkpoints/delete"): self._delete_checkpoint,
+            ("GET", "billing/usage/checkpoints/current"): self._storage_usage,
             ("POST", "asample"): self._asample,
             ("POST", "retrieve_future"): self._retrieve_future,
             ("POST", "cancel_future"): lambda ctx: json_response({}),
@@ -847,13 +1045,74 @@ class TinkerService:
             return "samplers", parts[1]
         if len(parts) == 3 and parts[0] == "training_runs" and parts[2] == "checkpoints":
             return "training_runs/checkpoints", parts[1]
+        if len(parts) >= 5 and parts[0] == "training_runs" and parts[2] == "checkpoints":
+            # .../checkpoints/{weights|sampler_weights}/{name}[/ttl]: the parameter is the path
+            if parts[-1] == "ttl":
+                return "training_runs/checkpoints/ttl", f"tinker://{parts[1]}/{'/'.join(parts[3:-1])}"
+            return "training_runs/checkpoints/delete", f"tinker://{parts[1]}/{'/'.join(parts[3:])}"
         return "/".join(parts), None
+
+    # -- clock, model catalogue -------------------------------------------------------------
+
+    def now(self) -> float:
+        """The stand-in's clock (wall time plus `StandIn.advance_clock` offsets): checkpoint
+        creation and expiry use it."""
+        return time.time() + self.clock_offset
+
+    def spec(self, base_model: str) -> ModelSpec | None:
+        return self.model_specs.get(base_model)
+
+    def offered_models(self) -> list[ModelSpec]:
+        """What get_server_capabilities lists."""
+        if self.behaviour.enforce_model_limits:
+            specs = list(self.model_specs.values())
+        else:
+            specs = [self.model_specs.get(m) or ModelSpec(m) for m in self.supported_models or []]
+        return [s for s in specs if s.name not in self.retired_models]
+
+    def _check_not_retired(self, base_model: str) -> None:
+        if base_model in self.retired_models:
+            raise HTTPError(
+                400,
+                f"Model {base_model} has been retired and is no longer available for training or sampling "
+                "(see the Tinker docs' Model Deprecations page for replacements)",
+            )
+
+    def _check_context(self, base_model: str, n_prompt: int, max_tokens: int) -> None:
+        spec = self.spec(base_model)
+        if self.behaviour.enforce_model_limits and spec is not None and n_prompt + max_tokens > spec.max_context_length:
+            # The real service's message, as quoted in tinker-cookbook's capture proxy.
+            raise HTTPError(
+                400,
+                "Prompt length plus max_tokens exceeds the model's context window: "
+                f"{n_prompt} prompt tokens + {max_tokens} max_tokens > {spec.max_context_length}.",
+            )
+
+    def _check_ttl(self, ttl: Any) -> int | None:
+        if ttl is None:
+            return None
+        ttl = int(ttl)
+        if ttl <= 0 or (self.behaviour.enforce_model_limits and not TTL_MIN_SECONDS <= ttl <= TTL_MAX_SECONDS):
+            lo = TTL_MIN_SECONDS if self.behaviour.enforce_model_limits else 1
+            raise HTTPError(400, f"ttl_seconds must be between {lo} and {TTL_MAX_SECONDS} (got {ttl}), or None to never expire")
+        return ttl
+
+    def checkpoint_size(self, base_model: str, lora_rank: int, kind: str) -> int:
+        spec = self.spec(base_model)
+        per_rank = spec.lora_params_per_rank if spec is not None else DEFAULT_LORA_PARAMS_PER_RANK
+        return estimate_checkpoint_bytes(lora_rank, kind, per_rank, self.checkpoint_bytes_per_param)
 
     def _answer(self, ctx: _RequestContext, request_type: str | None) -> Response:
         key = ctx.headers.get("x-api-key")
         if key not in self.api_keys:
             # What the SDK maps to AuthenticationError (it never retries a 401).
             return json_response({"detail": "Invalid API key"}, 401)
+        blocked = self.billing_blocked
+        if blocked is not None and (ctx.endpoint in blocked if blocked else ctx.endpoint not in BILLING_EXEMPT_ENDPOINTS):
+            # What the SDK raises as BillingError (tinker._client._make_status_error).
+            resp = json_response({"detail": self.billing_detail}, 402)
+            resp.fault = "billing:402"
+            return resp
         fault = self.faults.take(("http_status", "drop_connection"), ctx.endpoint, request_type)
         if fault is not None and fault.kind == "http_status":
             headers: dict[str, str] = {}
@@ -894,13 +1153,15 @@ class TinkerService:
         seq_id: int | None,
         run: Callable[[], tuple[dict[str, Any] | None, bytes | None]],
         extra: dict[str, Any] | None = None,
+        dedupe: bool = True,
     ) -> Response:
         """Run a submitted operation once and store its result as a future.
 
         A request re-sent with the same (target, seq_id) - the SDK retrying after a 5xx, 429 or
         lost answer - gets the first request's id back and is not run again. Creation requests
-        use seq_id 0; the SDK numbers a model's training requests from 1."""
-        key = (target, seq_id) if seq_id is not None else None
+        use seq_id 0; the SDK numbers a model's training requests from 1. With `dedupe` off
+        (saves under save_conflict "http_409") a re-sent request runs again."""
+        key = (target, seq_id) if seq_id is not None and dedupe else None
         with self.lock:
             if key is not None and key in self.executed:
                 return json_response({"request_id": self.executed[key], **(extra or {})})
@@ -961,13 +1222,29 @@ class TinkerService:
                 "sample_use_retrieve_futures": False,
                 "custom_loss_server_side": False,
                 "sample_join_sampling_session": False,
+                # How long the SDK keeps pausing (5 s per retry) on 402s before it raises
+                # BillingError; 3600 is the SDK's own default (ClientConfigResponse).
+                "billing_exception_max_pause_duration_sec": self.billing_max_pause_s,
             }
         )
 
     def _capabilities(self, ctx: _RequestContext) -> Response:
-        models = self.supported_models or []
+        # max_lora_rank / supported_lora_ranks are extra fields: the SDK's SupportedModel (0.38.0)
+        # has only model_name, max_context_length, trainable, sampleable and drops the rest.
         return json_response(
-            {"supported_models": [{"model_name": m, "max_context_length": 32_768, "trainable": True, "sampleable": True} for m in models]}
+            {
+                "supported_models": [
+                    {
+                        "model_name": m.name,
+                        "max_context_length": m.max_context_length,
+                        "trainable": m.trainable,
+                        "sampleable": m.sampleable,
+                        "max_lora_rank": m.max_lora_rank,
+                        "supported_lora_ranks": m.supported_lora_ranks,
+                    }
+                    for m in self.offered_models()
+                ]
+            }
         )
 
     def _create_session(self, ctx: _RequestContext) -> Response:
@@ -1019,6 +1296,25 @@ class TinkerService:
         self.models[model_id] = model
         return model
 
+    def _check_new_model(self, base_model: str, rank: int) -> None:
+        """HTTP-level checks of create_model: a retired model always; with
+        enforce_model_limits an unknown model and a bad rank, with the service's messages
+        (tinker-cookbook's error reference and issue #9)."""
+        self._check_not_retired(base_model)
+        if not self.behaviour.enforce_model_limits:
+            return
+        spec = self.spec(base_model)
+        if spec is None or not spec.trainable:
+            raise HTTPError(400, f"Model {base_model} is not supported for training (see get_server_capabilities)")
+        if rank <= 0:
+            raise HTTPError(400, "lora_config.rank must be positive")
+        if rank & (rank - 1):
+            raise HTTPError(400, "lora_config.rank must be a power of 2")
+        if rank > spec.max_lora_rank:
+            raise HTTPError(
+                400, f"Lora_config.rank {rank} exceeds max LoRA rank {spec.max_lora_rank} for model {base_model.split('/')[-1]}"
+            )
+
     def _create_model(self, ctx: _RequestContext) -> Response:
         body = ctx.json()
         session_id, seq = str(body["session_id"]), int(body["model_seq_id"])
@@ -1027,6 +1323,7 @@ class TinkerService:
             model_id = f"{session_id}:train:{seq}"
             optimizer = (body.get("optimizer_config") or {}).get("type", "adamw")
             lora = body.get("lora_config") or {}
+            self._check_new_model(str(body["base_model"]), int(lora.get("rank", 32)))
 
             def run() -> tuple[dict[str, Any], None]:
                 if optimizer != "adamw":
@@ -1067,6 +1364,13 @@ class TinkerService:
         op = "forward_backward" if backward else "forward"
         with self.lock:
             model = self._model(msg.model_id)
+            spec = self.spec(model.base_model)
+            if self.behaviour.enforce_model_limits and spec is not None:
+                for i, d in enumerate(msg.data):
+                    n = sum(len(c.encoded_text.tokens) // 4 for c in d.model_input if c.WhichOneof("chunk") == "encoded_text")
+                    if n > spec.max_context_length:
+                        # The message is the stand-in's: the service's for datums is not published.
+                        raise HTTPError(400, f"datum {i}: {n} tokens exceed the model's context window of {spec.max_context_length}")
 
             def run() -> tuple[None, bytes]:
                 config: dict[str, float] = dict(msg.loss_fn_config)
@@ -1121,27 +1425,53 @@ class TinkerService:
             raise UserError(f"checkpoint name must be a non-empty string without '/', got {name!r}")
         return name
 
+    def _live_checkpoint(self, path: str) -> Checkpoint | None:
+        """The checkpoint at `path` unless it never existed, was deleted or has expired."""
+        ckpt = self.checkpoints.get(path)
+        return None if ckpt is None or ckpt.expired(self.now()) else ckpt
+
+    def _check_save_conflict(self, path: str | None, overwrite: bool) -> None:
+        """save_conflict "http_409": a save under a live name is answered 409 at submission,
+        before the (model, seq_id) deduplication, so a save the SDK re-sends after losing the
+        first answer conflicts with itself, as tinker-cookbook's debug notes describe."""
+        if self.behaviour.save_conflict == "http_409" and path is not None and not overwrite and self._live_checkpoint(path):
+            raise HTTPError(409, f"Checkpoint {path} already exists")
+
+    def _store_checkpoint(
+        self, path: str, kind: Literal["training", "sampler"], model: TrainingModel, body: dict[str, Any], ttl: int | None
+    ) -> None:
+        if kind == "training":
+            model.adam.fit(model.params.num_entries)
+        now = self.now()
+        self.checkpoints[path] = Checkpoint(
+            path,
+            kind,
+            model.model_id,
+            model.base_model,
+            model.lora_rank,
+            model.params.copy(),
+            model.adam.copy() if kind == "training" else None,
+            now,
+            body.get("user_metadata"),
+            ttl_seconds=ttl,
+            expires_at=now + ttl if ttl is not None else None,
+            size_bytes=self.checkpoint_size(model.base_model, model.lora_rank, kind),
+        )
+
     def _save_weights(self, ctx: _RequestContext) -> Response:
         body = ctx.json()
         with self.lock:
             model = self._model(str(body["model_id"]))
+            ttl = self._check_ttl(body.get("ttl_seconds"))
+            name = body.get("path")
+            overwrite = bool(body.get("overwrite", False))
+            self._check_save_conflict(f"tinker://{model.model_id}/weights/{name}" if isinstance(name, str) else None, overwrite)
 
             def run() -> tuple[dict[str, Any], None]:
-                path = f"tinker://{model.model_id}/weights/{self._checkpoint_name(body.get('path'))}"
-                if path in self.checkpoints and not body.get("overwrite", False):
+                path = f"tinker://{model.model_id}/weights/{self._checkpoint_name(name)}"
+                if self._live_checkpoint(path) and not overwrite:
                     raise UserError(f"checkpoint {path} already exists (pass overwrite=True to replace it)")
-                model.adam.fit(model.params.num_entries)
-                self.checkpoints[path] = Checkpoint(
-                    path,
-                    "training",
-                    model.model_id,
-                    model.base_model,
-                    model.lora_rank,
-                    model.params.copy(),
-                    model.adam.copy(),
-                    time.time(),
-                    body.get("user_metadata"),
-                )
+                self._store_checkpoint(path, "training", model, body, ttl)
                 return {"path": path, "type": "save_weights"}, None
 
             return self._submit(
@@ -1152,36 +1482,31 @@ class TinkerService:
                 body.get("seq_id"),
                 run,
                 {"model_id": model.model_id},
+                dedupe=self.behaviour.save_conflict != "http_409",
             )
 
     def _save_weights_for_sampler(self, ctx: _RequestContext) -> Response:
         body = ctx.json()
         with self.lock:
             model = self._model(str(body["model_id"]))
+            ttl = self._check_ttl(body.get("ttl_seconds"))
+            name = body.get("path")
+            self._check_save_conflict(f"tinker://{model.model_id}/sampler_weights/{name}" if isinstance(name, str) else None, False)
 
             def run() -> tuple[dict[str, Any], None]:
-                if body.get("path") is None:
+                if name is None:
                     # save_weights_and_get_sampling_client: an unnamed snapshot and a sampling
                     # session on it, in one step.
+                    self._check_not_retired(model.base_model)
                     sampling_session_id = f"{model.session_id}:sample:{int(body['sampling_session_seq_id'])}"
                     self.samplers[sampling_session_id] = Sampler(sampling_session_id, model.base_model, None, model.params.copy())
                     return {"sampling_session_id": sampling_session_id, "type": "save_weights_for_sampler"}, None
-                path = f"tinker://{model.model_id}/sampler_weights/{self._checkpoint_name(body['path'])}"
-                if path in self.checkpoints:
+                path = f"tinker://{model.model_id}/sampler_weights/{self._checkpoint_name(name)}"
+                if self._live_checkpoint(path):
                     # The request has no overwrite flag; being stricter than the service may be
                     # is the safe side for a test double.
                     raise UserError(f"sampler checkpoint {path} already exists")
-                self.checkpoints[path] = Checkpoint(
-                    path,
-                    "sampler",
-                    model.model_id,
-                    model.base_model,
-                    model.lora_rank,
-                    model.params.copy(),
-                    None,
-                    time.time(),
-                    body.get("user_metadata"),
-                )
+                self._store_checkpoint(path, "sampler", model, body, ttl)
                 return {"path": path, "type": "save_weights_for_sampler"}, None
 
             return self._submit(
@@ -1192,25 +1517,68 @@ class TinkerService:
                 body.get("seq_id"),
                 run,
                 {"model_id": model.model_id},
+                dedupe=self.behaviour.save_conflict != "http_409",
             )
 
+    @staticmethod
+    def _iso(t: float | None) -> str | None:
+        return None if t is None else datetime.fromtimestamp(t, UTC).isoformat()
+
+    def _checkpoint_json(self, c: Checkpoint) -> dict[str, Any]:
+        return {
+            "checkpoint_id": c.path.split("/", 3)[3],  # "weights/<name>" or "sampler_weights/<name>"
+            "checkpoint_type": c.kind,
+            "time": self._iso(c.created_at),
+            "tinker_path": c.path,
+            "size_bytes": c.size_bytes,
+            "user_metadata": c.user_metadata,
+            "expires_at": self._iso(c.expires_at),
+        }
+
     def _list_checkpoints(self, ctx: _RequestContext) -> Response:
-        """RestClient.list_checkpoints(training_run_id): the run's checkpoints, oldest first."""
+        """RestClient.list_checkpoints(training_run_id): the run's live checkpoints, oldest first,
+        with expires_at and the size estimate. Expired checkpoints are gone from the list."""
         model_id = ctx.path_param or ""
         with self.lock:
-            ckpts = sorted((c for c in self.checkpoints.values() if c.model_id == model_id), key=lambda c: c.created_at)
+            now = self.now()
+            ckpts = sorted(
+                (c for c in self.checkpoints.values() if c.model_id == model_id and not c.expired(now)), key=lambda c: c.created_at
+            )
+            return json_response({"checkpoints": [self._checkpoint_json(c) for c in ckpts]})
+
+    def _owned_checkpoint(self, path: str | None) -> Checkpoint:
+        with self.lock:
+            ckpt = self._live_checkpoint(path or "")
+        if ckpt is None:
+            raise HTTPError(404, f"checkpoint {path!r} not found")
+        return ckpt
+
+    def _set_checkpoint_ttl(self, ctx: _RequestContext) -> Response:
+        """RestClient.set_checkpoint_ttl_from_tinker_path: expire `ttl_seconds` from now, or never."""
+        ttl = self._check_ttl(ctx.json().get("ttl_seconds"))
+        with self.lock:
+            ckpt = self._owned_checkpoint(ctx.path_param)
+            ckpt.ttl_seconds = ttl
+            ckpt.expires_at = self.now() + ttl if ttl is not None else None
+        return json_response(None)
+
+    def _delete_checkpoint(self, ctx: _RequestContext) -> Response:
+        """RestClient.delete_checkpoint[_from_tinker_path]."""
+        with self.lock:
+            ckpt = self._owned_checkpoint(ctx.path_param)
+            self.deleted_checkpoints[ckpt.path] = self.checkpoints.pop(ckpt.path)
+        return json_response(None)
+
+    def _storage_usage(self, ctx: _RequestContext) -> Response:
+        """AdminClient.get_current_checkpoint_storage_usage(): live checkpoints and their bytes."""
+        with self.lock:
+            now = self.now()
+            live = [c for c in self.checkpoints.values() if not c.expired(now)]
+        size = sum(c.size_bytes for c in live)
         return json_response(
             {
-                "checkpoints": [
-                    {
-                        "checkpoint_id": c.path.split("/", 3)[3],  # "weights/<name>" or "sampler_weights/<name>"
-                        "checkpoint_type": c.kind,
-                        "time": datetime.fromtimestamp(c.created_at, UTC).isoformat(),
-                        "tinker_path": c.path,
-                        "user_metadata": c.user_metadata,
-                    }
-                    for c in ckpts
-                ]
+                "effective_rate_usd_per_gigabyte_month": None,
+                "data": [{"checkpoint_count": len(live), "size_bytes": size, "size_gigabytes": size / 1e9}],
             }
         )
 
@@ -1218,12 +1586,17 @@ class TinkerService:
         ckpt = self.checkpoints.get(path)
         if ckpt is None or ckpt.kind not in kinds:
             raise UserError(f"no {' or '.join(kinds)} checkpoint at {path!r}")
+        if ckpt.expired(self.now()):
+            raise UserError(f"checkpoint {path!r} expired at {self._iso(ckpt.expires_at)} (saved with ttl_seconds={ckpt.ttl_seconds})")
         return ckpt
 
     def _load_weights(self, ctx: _RequestContext) -> Response:
         body = ctx.json()
         path, with_optimizer = str(body["path"]), bool(body.get("optimizer", False))
         with self.lock:
+            known = self.checkpoints.get(path)
+            if known is not None:
+                self._check_not_retired(known.base_model)
             if body.get("session_id") is not None:
                 # create_training_client_from_state[_with_optimizer]: the load creates the model.
                 session_id, seq = str(body["session_id"]), int(body["model_seq_id"])
@@ -1283,10 +1656,17 @@ class TinkerService:
                     ckpt = self.checkpoints.get(model_path)
                     if ckpt is None:
                         raise HTTPError(404, f"no checkpoint at {model_path!r}")
+                    if ckpt.expired(self.now()):
+                        raise HTTPError(
+                            404, f"checkpoint {model_path!r} expired at {self._iso(ckpt.expires_at)} (ttl_seconds={ckpt.ttl_seconds})"
+                        )
+                    self._check_not_retired(ckpt.base_model)
                     sampler = Sampler(sampling_session_id, ckpt.base_model, model_path, ckpt.params.copy())
                 elif body.get("base_model"):
                     base_model = str(body["base_model"])
-                    if self.supported_models is not None and base_model not in self.supported_models:
+                    self._check_not_retired(base_model)
+                    unknown = self.behaviour.enforce_model_limits and self.spec(base_model) is None
+                    if unknown or (self.supported_models is not None and base_model not in self.supported_models):
                         raise HTTPError(400, f"base model {base_model!r} is not supported")
                     sampler = Sampler(sampling_session_id, base_model, None, Params(self.vocab_size))
                 else:
@@ -1311,6 +1691,13 @@ class TinkerService:
             sampler = self.samplers.get(sampling_session_id)
             if sampler is None:
                 raise HTTPError(404, f"unknown sampling session {sampling_session_id!r}")
+            self._check_not_retired(sampler.base_model)
+            if self.behaviour.enforce_model_limits:
+                chunks = (body.get("prompt") or {}).get("chunks") or []
+                n_prompt = sum(len(c.get("tokens") or []) for c in chunks)
+                sp = body.get("sampling_params") or {}
+                max_tokens = int(sp["max_tokens"]) if sp.get("max_tokens") is not None else self.default_max_tokens
+                self._check_context(sampler.base_model, n_prompt, max_tokens)
             seq_id = body.get("seq_id")
 
             def run() -> tuple[None, bytes]:
@@ -1354,8 +1741,21 @@ class TinkerService:
         scorer = Scorer(base_logits(sampler.base_model, self.vocab_size, self.eos_token_ids, self.eos_rank), sampler.params)
         token_sampler = TokenSampler(scorer, temperature, top_k, top_p, rng)
 
+        seed = int(sp["seed"]) if sp.get("seed") is not None else None
+        num_samples = int(body.get("num_samples", 1))
+        distinct = num_samples
+        if seed is not None and num_samples > 1:
+            # tinker-feedback#79: with a seed, the n samples of one request largely coincide
+            # (as if all n were drawn with the same seed).
+            distinct = num_samples - int(round(self.behaviour.seeded_duplicate_fraction * (num_samples - 1)))
+        noise = self.behaviour.sampler_logprob_noise
+
         out = pb.SampleResponse()
-        for _ in range(int(body.get("num_samples", 1))):
+        drawn: list[tuple[list[int], np.ndarray, int]] = []
+        for i in range(num_samples):
+            if i >= distinct:
+                drawn.append(drawn[0])
+                continue
             tokens, logprobs, reason = [], [], pb.STOP_REASON_LENGTH
             ctx_tok = int(prompt[-1])
             for _ in range(max_tokens):
@@ -1366,20 +1766,74 @@ class TinkerService:
                     reason = pb.STOP_REASON_STOP
                     break
                 ctx_tok = tok
+            lp = np.asarray(logprobs, dtype=np.float64)
+            if noise > 0 and len(lp):
+                lp = self._perturb(lp, sampler, prompt, np.asarray(tokens, dtype=np.int64), b"sampled")
+            drawn.append((tokens, lp, reason))
+        for tokens, lp, reason in drawn:
             out.sequences.add(
                 stop_reason=reason,
                 tokens=np.asarray(tokens, dtype=np.int32).tobytes(),
-                logprobs=np.asarray(logprobs, dtype=np.float32).tobytes(),
+                logprobs=lp.astype(np.float32).tobytes(),
             )
         if body.get("prompt_logprobs"):
             plp = np.full(len(prompt), np.nan, dtype=np.float64)
             if len(prompt) > 1:
                 plp[1:] = scorer.logprobs(prompt[:-1], prompt[1:])
+                if noise > 0:
+                    plp[1:] = self._perturb(plp[1:], sampler, prompt, np.zeros(0, dtype=np.int64), b"prompt")
             last_n = body.get("prompt_logprobs_last_n")
             if last_n is not None:
                 plp[: len(prompt) - int(last_n)] = np.nan
             out.prompt_logprobs = plp.astype(np.float32).tobytes()
+        out.prompt_cache_hit_tokens = self._prompt_cache(sampler, prompt, [np.asarray(t, dtype=np.int64) for t, _, _ in drawn[:distinct]])
+        self.log.add_sample(
+            SampleRecord(
+                sampler.sampling_session_id,
+                len(prompt),
+                num_samples,
+                seed,
+                max_tokens,
+                int(out.prompt_cache_hit_tokens),
+                len({tuple(t) for t, _, _ in drawn}),
+            )
+        )
         return out.SerializeToString()
+
+    def _perturb(self, lp: np.ndarray, sampler: Sampler, prompt: np.ndarray, tokens: np.ndarray, what: bytes) -> np.ndarray:
+        """Sampler-side logprobs: the true ones plus N(0, noise^2), clipped at 0 (cookbook#396: the
+        sampler reports many more logprobs of exactly 0). The noise is a function of the weights,
+        prompt and tokens only, so the same request on the same weights reports the same values,
+        and token-identical samples get identical logprobs."""
+        h = hashlib.sha256(sampler.fingerprint + what + prompt.tobytes() + b"|" + tokens.tobytes()).digest()
+        z = np.random.default_rng(int.from_bytes(h[:8], "little")).standard_normal(len(lp))
+        return np.minimum(lp + self.behaviour.sampler_logprob_noise * z, 0.0)
+
+    def _prompt_cache(self, sampler: Sampler, prompt: np.ndarray, replies: list[np.ndarray]) -> int:
+        """Prompt tokens that are a prefix of a sequence this sampler saw recently (an LRU of
+        prompts and prompt + reply), at most len(prompt) - 1: the last prompt token is always
+        computed, since its logits give the first sampled token. Then remember this request."""
+        size = self.behaviour.prompt_cache_entries
+        cache = sampler.prompt_cache
+        if size <= 0:
+            cache.clear()
+            return 0
+        best, best_key = 0, None
+        for key, seen in cache.items():
+            m = min(len(seen), len(prompt))
+            eq = seen[:m] == prompt[:m]
+            n = m if eq.all() else int(np.argmin(eq))
+            if n > best:
+                best, best_key = n, key
+        if best_key is not None:
+            cache.move_to_end(best_key)
+        for seq in [prompt, *(np.concatenate([prompt, r]) for r in replies)]:
+            key = hashlib.sha256(seq.tobytes()).digest()
+            cache[key] = seq
+            cache.move_to_end(key)
+        while len(cache) > size:
+            cache.popitem(last=False)
+        return min(best, len(prompt) - 1)
 
     # -- direct access for tests ---------------------------------------------------------------
 
@@ -1528,6 +1982,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch("POST")
 
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
     def _read_body(self) -> bytes:
         if self.headers.get("transfer-encoding", "").lower() == "chunked":
             chunks = []
@@ -1588,8 +2048,20 @@ class StandIn:
         decode: token ids -> text, needed only to honour string stop sequences.
         use_pyqwest_transport: the client-config flag selecting the SDK's HTTP transport.
         fwdbwd_max_chunk_len: datums per forward_backward request before the SDK splits it.
-        supported_models: base models to accept (None = any).
+        supported_models: base models to accept (None = any; with enforce_model_limits, the
+            catalogue `model_specs` plus these).
         max_bigram_entries: cap on sparse parameters per model (memory bound).
+        realistic: start from `Behaviour.realistic()` instead of the kind `Behaviour()`; the
+            switches below, when given, override the profile's value. None (the default):
+            realistic if the environment variable TINKER_STANDIN_REALISTIC is set (not 0).
+        seeded_duplicate_fraction, sampler_logprob_noise, save_conflict, enforce_model_limits,
+            prompt_cache_entries: see `Behaviour` (also changeable at runtime on
+            `standin.behaviour`).
+        model_specs: the model catalogue (default DEFAULT_MODEL_SPECS): capabilities, context
+            lengths, maximum LoRA ranks, adapter sizes.
+        checkpoint_bytes_per_param: {"sampler": ..., "training": ...} for the size estimate.
+        billing_max_pause_s: `billing_exception_max_pause_duration_sec` in the client config:
+            how long the SDK keeps pausing on 402s before raising BillingError (SDK default 3600).
     """
 
     def __init__(
@@ -1609,11 +2081,31 @@ class StandIn:
         fwdbwd_max_chunk_len: int = 1024,
         supported_models: Sequence[str] | None = None,
         max_bigram_entries: int = 2_000_000,
+        realistic: bool | None = None,
+        seeded_duplicate_fraction: float | None = None,
+        sampler_logprob_noise: float | None = None,
+        save_conflict: SaveConflict | None = None,
+        enforce_model_limits: bool | None = None,
+        prompt_cache_entries: int | None = None,
+        model_specs: dict[str, ModelSpec] | None = None,
+        checkpoint_bytes_per_param: dict[str, float] | None = None,
+        billing_max_pause_s: int = 3600,
     ) -> None:
         self.host = host
         self.port = port
         self.faults = Faults()
         self.log = RequestLog()
+        if realistic is None:  # TINKER_STANDIN_REALISTIC=1 runs any suite against the realistic profile
+            realistic = os.environ.get(REALISTIC_ENV, "").strip().lower() not in ("", "0", "false", "no")
+        behaviour = Behaviour.realistic() if realistic else Behaviour()
+        overrides = {
+            "seeded_duplicate_fraction": seeded_duplicate_fraction,
+            "sampler_logprob_noise": sampler_logprob_noise,
+            "save_conflict": save_conflict,
+            "enforce_model_limits": enforce_model_limits,
+            "prompt_cache_entries": prompt_cache_entries,
+        }
+        behaviour = dataclasses.replace(behaviour, **{k: v for k, v in overrides.items() if v is not None})
         self.service = TinkerService(
             api_keys=api_keys,
             vocab_size=vocab_size,
@@ -1629,6 +2121,10 @@ class StandIn:
             max_bigram_entries=max_bigram_entries,
             faults=self.faults,
             log=self.log,
+            behaviour=behaviour,
+            model_specs=model_specs,
+            checkpoint_bytes_per_param=checkpoint_bytes_per_param,
+            billing_max_pause_s=billing_max_pause_s,
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -1690,6 +2186,123 @@ class StandIn:
         """log p(tokens[i] | tokens[i-1]), i >= 1, under a model id, checkpoint path or sampler id."""
         return self.service.score(ref, tokens)
 
+    # Runtime switches.
+
+    @property
+    def behaviour(self) -> Behaviour:
+        """The live switches (mutable: `standin.behaviour.seeded_duplicate_fraction = 0.5`)."""
+        return self.service.behaviour
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the stand-in's clock forward (checkpoint expiry); returns the new clock time."""
+        with self.service.lock:
+            self.service.clock_offset += seconds
+            return self.service.now()
+
+    def now(self) -> float:
+        return self.service.now()
+
+    def retire_model(self, base_model: str) -> None:
+        """Make a base model unavailable: gone from get_server_capabilities; create_model,
+        create_sampling_client (base model or a checkpoint of it), loading its checkpoints and
+        sampling from it answer HTTP 400. Training clients that already exist keep working."""
+        with self.service.lock:
+            self.service.retired_models.add(base_model)
+
+    def restore_model(self, base_model: str) -> None:
+        with self.service.lock:
+            self.service.retired_models.discard(base_model)
+
+    def block_billing(self, endpoints: Iterable[str] | None = None, detail: str | None = None) -> None:
+        """Answer HTTP 402 (BillingError) until `unblock_billing()`: on `endpoints` (paths after
+        /api/v1/, e.g. {"get_server_capabilities"} or {"create_session"}) or, with None, on every
+        endpoint except BILLING_EXEMPT_ENDPOINTS."""
+        with self.service.lock:
+            self.service.billing_blocked = frozenset(endpoints) if endpoints is not None else frozenset()
+            if detail is not None:
+                self.service.billing_detail = detail
+
+    def unblock_billing(self) -> None:
+        with self.service.lock:
+            self.service.billing_blocked = None
+
+    def storage(self) -> StorageReport:
+        """Every checkpoint ever saved (live, expired and deleted), with its TTL and estimated size."""
+        with self.service.lock:
+            now = self.service.now()
+            rows = [
+                StoredCheckpoint(
+                    c.path,
+                    c.kind,
+                    c.base_model,
+                    c.lora_rank,
+                    c.size_bytes,
+                    c.ttl_seconds,
+                    c.created_at,
+                    c.expires_at,
+                    expired=c.expired(now),
+                    deleted=deleted,
+                )  # fmt: skip
+                for deleted, group in ((False, self.service.checkpoints), (True, self.service.deleted_checkpoints))
+                for c in group.values()
+            ]
+        return StorageReport(sorted(rows, key=lambda r: r.created_at))
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    path: str
+    kind: str
+    base_model: str
+    lora_rank: int
+    size_bytes: int
+    ttl_seconds: int | None
+    created_at: float
+    expires_at: float | None
+    expired: bool
+    deleted: bool
+
+    @property
+    def live(self) -> bool:
+        return not (self.expired or self.deleted)
+
+
+@dataclass(frozen=True)
+class StorageReport:
+    """What `StandIn.storage()` returns: the checkpoints and sums over them."""
+
+    checkpoints: list[StoredCheckpoint]
+
+    @property
+    def live(self) -> list[StoredCheckpoint]:
+        return [c for c in self.checkpoints if c.live]
+
+    @property
+    def live_count(self) -> int:
+        return len(self.live)
+
+    @property
+    def live_bytes(self) -> int:
+        return sum(c.size_bytes for c in self.live)
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes ever stored (live + expired + deleted)."""
+        return sum(c.size_bytes for c in self.checkpoints)
+
+    @property
+    def without_ttl(self) -> list[StoredCheckpoint]:
+        """Live checkpoints that never expire (ttl_seconds None)."""
+        return [c for c in self.live if c.ttl_seconds is None]
+
+    def by_kind(self) -> dict[str, tuple[int, int]]:
+        """kind -> (live count, live bytes)."""
+        out: dict[str, tuple[int, int]] = {}
+        for c in self.live:
+            n, b = out.get(c.kind, (0, 0))
+            out[c.kind] = (n + 1, b + c.size_bytes)
+        return out
+
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run a stand-in in its own process (e.g. to outlive a client that a test SIGKILLs):
@@ -1703,8 +2316,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--api-key", action="append", help="accepted key (repeatable; default tml-test-key)")
+    parser.add_argument("--realistic", action="store_true", help="Behaviour.realistic() instead of the kind defaults")
     args = parser.parse_args(argv)
-    standin = StandIn(args.port, args.host, api_keys=args.api_key or DEFAULT_API_KEYS)
+    standin = StandIn(args.port, args.host, api_keys=args.api_key or DEFAULT_API_KEYS, realistic=args.realistic)
     print(standin.start(), flush=True)  # the first stdout line is the base URL
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
