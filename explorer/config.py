@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from explorer.io import atomic_write_text
 from explorer.reward import RewardConfig
 
 T = TypeVar("T")
@@ -325,9 +326,7 @@ def apply_overrides(path: Path, overrides: dict[str, Any]) -> Params:
         set_dotted(merged, key, value)
     params = from_dict(Params, merged, f"{path.name} with overrides {overrides}")
     if merged != raw:
-        from ruamel.yaml import YAML
-
-        from explorer.io import atomic_write_text
+        from ruamel.yaml import YAML  # only an override needs it
 
         rt = YAML()  # round-trip mode
         rt.preserve_quotes = True
