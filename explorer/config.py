@@ -42,7 +42,7 @@ class DataConfig:
     seed: int = 0  # shuffles the train source before the val hold-out
     # Longer paragraphs are split at sentence boundaries (a sentence is never cut); 0 = one chunk
     # per sentence.
-    max_chunk_tokens: int = 128
+    max_chunk_tokens: int = 48
     preview_tokens: int = 16  # the free preview: a paragraph's (or, with env.previews chunk, a chunk's) first tokens
     on_error: str = "stop"  # stop | skip: what a malformed record does (skip counts them)
     out_dir: str = "data/prepared"
@@ -73,7 +73,7 @@ class EnvConfig:
 
 @dataclass(frozen=True)
 class BaselineConfig:
-    policies: tuple[str, ...] = ("random", "heuristic", "read_all", "oracle")
+    policies: tuple[str, ...] = ("random", "heuristic", "read_all", "gold_reading", "oracle")
     split: str = "dev"
     seed: int = 0
     out_dir: str = "reports/baseline"
@@ -81,8 +81,8 @@ class BaselineConfig:
 
 @dataclass(frozen=True)
 class DemosConfig:
-    n_demos: int = 450  # heuristic episodes on the train split (the original study used 450)
-    policy: str = "heuristic"
+    n_demos: int = 450  # demonstration episodes on the train split (the original study used 450)
+    policy: str = "gold_reading"  # gold_reading (reads the supporting-fact labels; train only) | heuristic
     split: str = "train"
     out_dir: str = "data/demos"  # episodes.jsonl (the eval format: `explorer episodes show` reads it)
 
@@ -149,9 +149,9 @@ class GRPOConfig:
     group_size: int = 16  # sampled episodes per question
     lr: float = 0.02
     clip_eps: float = 0.2  # PPO-style clip range of the importance ratio
-    kl_coef: float = 0.02  # exact KL(policy || SFT policy) over each state's action set
+    kl_coef: float = 0.0  # exact KL(policy || SFT policy) over each state's action set
     entropy_coef: float = 0.0
-    epochs_per_step: int = 2  # gradient passes over each batch of rollouts
+    epochs_per_step: int = 4  # gradient passes over each batch of rollouts
     temperature: float = 1.0  # sampling temperature during rollouts (eval is greedy)
     normalize_advantages: bool = True  # divide by the group's reward std (GRPO); else only centre
     eval_every: int = 10  # greedy eval on val; the checkpoint with the best val reward is kept

@@ -61,9 +61,9 @@ class RewardConfig:
       the same for a short pool as for a long one.
     """
 
-    variant: RewardVariant = "f1"
+    variant: RewardVariant = "f1_pool_cost"
     answer_bonus: float = 0.1
-    cost_coef: float = 0.2
+    cost_coef: float = 0.5
     invalid_penalty: float = 0.05
 
     def __post_init__(self) -> None:

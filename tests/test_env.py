@@ -51,7 +51,7 @@ def test_reopening_is_refused(task):
 
 def test_over_budget_open_ends_the_episode_unanswered(task):
     cost = task.chunks[1].n_tokens
-    env = ExplorerEnv(task, EnvConfig(budget=cost + 5))
+    env = ExplorerEnv(task, EnvConfig(budget=cost + 5), RewardConfig(variant="f1"))
     env.step(Open(1))
     r = env.step(Open(2))  # costs more than the 5 tokens left
     assert r.done and r.stop_reason == StopReason.BUDGET_EXHAUSTED
@@ -68,12 +68,13 @@ def test_step_cap_truncates(task):
 
 
 def test_answer_ends_and_scores(task):
-    env = ExplorerEnv(task)
+    env = ExplorerEnv(task)  # the default reward: F1 - 0.5 x tokens read / the pool's tokens
     env.step(Open(1))
     env.step(Open(2))
     r = env.step(Answer("graz"))
     assert r.done and r.stop_reason == StopReason.ANSWERED
-    assert r.metrics["f1"] == 1.0 and r.metrics["em"] == 1.0 and r.reward == 1.0
+    read = task.chunks[1].n_tokens + task.chunks[2].n_tokens
+    assert r.metrics["f1"] == 1.0 and r.metrics["em"] == 1.0 and r.reward == pytest.approx(1.0 - 0.5 * read / task.all_reading_cost)
     assert r.metrics["gold_recall"] == 1.0 and r.metrics["opens"] == 2
     with pytest.raises(RuntimeError, match="single-use"):
         env.step(Answer("again"))

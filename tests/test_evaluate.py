@@ -90,7 +90,8 @@ def test_episode_lines_keep_the_reward_value_and_the_configs_apart(tmp_path, tra
     out = tmp_path / "out"
     main(["eval", "--policy", "oracle", "--tasks", str(_raw_file(tmp_path)), "--out", str(out), "--quiet"])
     line = json.loads((out / "episodes.jsonl").read_text().splitlines()[0])
-    assert line["reward"] == 1.0 and line["reward_config"]["variant"] == "f1" and line["env_config"]["budget"] == 2000
+    assert line["reward"] == line["metrics"]["reward"] < 1.0 and line["metrics"]["f1"] == 1.0  # the oracle pays for what it reads
+    assert line["reward_config"]["variant"] == "f1_pool_cost" and line["env_config"]["budget"] == 2000
 
 
 def test_paired_comparison_counts_and_brackets_the_gain():

@@ -77,7 +77,7 @@ def test_nll_gradient_matches_finite_differences(task):
     env = ExplorerEnv(task)
     env.step(Open(1))
     aset = action_set(env.observation())
-    batch = [(aset.features, 2), (aset.features, len(aset.actions) - 1)]
+    batch = [(aset.features, (2,)), (aset.features, (len(aset.actions) - 1,)), (aset.features, (0, 1, 3))]  # a target set too
     w = np.random.default_rng(0).normal(size=N_FEATURES) * 0.3
     _, grad, _ = nll_and_grad(w, batch)
     eps = 1e-6

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from explorer.config import EnvConfig
 from explorer.env import ExplorerEnv
 from explorer.render import parse_action, render_action, render_observation
 from explorer.types import Answer, Open, Summarize, Unparsable
@@ -38,7 +39,10 @@ def test_observation_text_shows_everything_the_agent_needs(task):
     text = render_observation(env.observation())
     assert task.question in text
     assert f"{env.budget_left} of 2000 tokens left" in text
-    assert f"[1] Blue Lake ({task.chunks[1].n_tokens} tok) [opened]" in text
+    # one preview per paragraph; the paragraph's chunk ids and costs, * = opened
+    assert f"Blue Lake: {task.chunks[1].preview}" in text and f"[1] {task.chunks[1].n_tokens}*" in text
+    chunk_mode = render_observation(ExplorerEnv(task, EnvConfig(previews="chunk")).initial_observation())
+    assert f"[1] Blue Lake ({task.chunks[1].n_tokens} tok):" in chunk_mode
     assert task.chunks[1].text in text
     assert "refused: unknown chunk id 99" in text
     assert "OPEN <id>" in text and "ANSWER <answer>" in text

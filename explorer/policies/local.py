@@ -6,7 +6,7 @@ phi(s, a), and samples a ~ softmax(phi(s, a) . w / temperature). At evaluation i
 
 What is learned and what is rules, plainly:
 - learned: the weight vector `w` (one weight per feature of explorer/policies/features.py), fitted by behaviour cloning on
-  heuristic demonstrations (SFT) and then by GRPO on the episode reward. Through `w` the policy
+  demonstrations (SFT; `demos.policy`) and then by GRPO on the episode reward. Through `w` the policy
   learns which chunk to open next, when to stop reading, and which candidate to answer.
 - rules: the features and the candidate list. Features include the heuristic's `relevance` score
   of a chunk, whether the rules reader judges the reading sufficient, and whether a candidate is
