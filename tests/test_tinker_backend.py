@@ -593,6 +593,19 @@ def test_cost_estimate_counts_what_the_rollouts_send(task):
     )
     assert new == expected["new_prompt"]
 
+    # Dollars: the step's tokens at tinker.prices, with and without the prefix cache; the source printed.
+    from explorer.config import Params
+    from explorer.cost import cost_report, run_costs
+
+    params = Params()
+    r, pr = run_costs(params, [line], n_dev=0), params.tinker.prices
+    c = r["step"]
+    assert r["no_cache"]["step"] == pytest.approx(pr.dollars(c["prompt"], 0, c["sampled"], c["train"]))
+    assert r["cache"]["step"] == pytest.approx(pr.dollars(c["prompt"], c["prompt"] - c["new_prompt"], c["sampled"], c["train"]))
+    assert r["cache"]["step"] < r["no_cache"]["step"] and r["cache"]["run"] > 3 * params.grpo.steps * r["cache"]["step"]
+    report = cost_report(params, [line], "test")
+    assert "per run (3 seeds + evaluate)" in report and "Source: Qwen3-8B list prices of 2026-01-05" in report
+
     # SFT with thinking on: the model must write the (empty) think block itself, so it is trained.
     conv = demo_conversation(line, thinking=True)
     first = conv.sampled.index(True)
@@ -630,6 +643,7 @@ def test_billing_block_ends_a_stage_at_once_with_one_line(standin, sft_project, 
                 assert rc == 2 and elapsed < 5, (rc, elapsed, out)
                 (line,) = _error_lines(out)
                 assert line.startswith("error: ") and "HTTP 402 (billing)" in line and "Tinker console" in line, line
+                print(f"402 on {endpoints or 'every billed endpoint'}: explorer {stage} exit {rc} in {elapsed:.2f} s: {line}")
         finally:
             standin.unblock_billing()
     assert standin.log.count("create_model") == creates
@@ -662,6 +676,12 @@ def test_rank_and_context_are_checked_before_any_request(standin, sft_project, t
     rc, out = run_stage(project, "sft")
     assert rc == 2 and "tinker.lora_rank 256 is not a rank Qwen/Qwen3-8B takes" in out and "128" in out, out
     _params(project, lora_rank=32)
+    standin.retire_model("Qwen/Qwen3-8B")  # gone from the service's list: no stage starts
+    try:
+        rc, out = run_stage(project, "grpo")
+        assert rc == 2 and "does not offer tinker.base_model 'Qwen/Qwen3-8B'" in out, out
+    finally:
+        standin.restore_model("Qwen/Qwen3-8B")
     spec = standin.service.model_specs["Qwen/Qwen3-8B"]
     import dataclasses
 
@@ -760,6 +780,9 @@ def test_a_grpo_run_leaves_only_what_its_files_point_at_each_with_a_ttl(standin,
     pointed = {best["state_path"], best["sampler_path"], last["state_path"], last["sampler_path"]}
     assert {c.path for c in live} == pointed - {p for p in pointed if "/sft-" in p}  # the SFT start's are SFT's
     assert len(live) <= 4 and all(c.ttl_seconds == ttl for c in saved)
+    print(
+        f"GRPO checkpoints saved {len(saved)}, live {len(live)} ({sorted(c.kind for c in live)}), TTLs {sorted({c.ttl_seconds for c in saved})}"
+    )
     assert all(c.deleted for c in saved if not c.live)
     # MLflow: the run's storage and cost as it went.
     from mlflow.tracking import MlflowClient
@@ -777,6 +800,7 @@ def test_a_grpo_run_leaves_only_what_its_files_point_at_each_with_a_ttl(standin,
     assert rc == 0, out
     kept = _grpo_checkpoints(standin, new_models(standin, before))
     assert len(kept) > len(live) and all(c.live for c in kept)
+    print(f"with keep_old_checkpoints: saved {len(kept)}, live {sum(c.live for c in kept)}")
     # The SFT run kept only its pointer's two checkpoints (its step states are deleted as it goes).
     sft = json.loads((sft_project[0] / "models/sft/seed0/policy.json").read_text())
     sft_model = sft["state_path"].split("/")[2]
