@@ -74,7 +74,9 @@ def cmd_cost(args: argparse.Namespace, params: Params) -> int:
     if not path.exists():
         raise FileNotFoundError(f"no demo episodes at {path}: run `explorer demos` (or `dvc repro demos`) first, or pass --demos FILE")
     lines = [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    print(cost_report(params, lines, str(path)), end="")
+    dev = layout.split_file(params.data, "dev")
+    n_dev = sum(1 for ln in dev.read_text(encoding="utf-8").splitlines() if ln.strip()) if dev.exists() else 0
+    print(cost_report(params, lines, str(path), n_dev), end="")
     return 0
 
 
@@ -136,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--id", required=True, help="task id, or 0-based index of the episode in the file")
     show.set_defaults(func=lambda a, params: show_episode(Path(a.file), a.id) or 0)
 
-    c = sub.add_parser("cost", help="tokens a Tinker GRPO run sends per step and per seed (from the demos)")
+    c = sub.add_parser("cost", help="tokens and dollars of a Tinker run per GRPO step, per seed and per run (from the demos)")
     c.add_argument("--demos", help="episodes.jsonl (default: the demos stage's)")
     c.set_defaults(func=cmd_cost)
     return p

@@ -103,12 +103,53 @@ class TrainConfig:
             raise ConfigError(f"train.seeds must be a non-empty list of distinct ints, got {list(self.seeds)}")
 
 
+PRICE_SOURCE = (
+    "Qwen3-8B list prices of 2026-01-05, https://thinkingmachines.ai/tinker/,",
+    "as tabulated by the tinker-training-cost skill (skills.sh) and the",
+    "tinker-cost 0.1.0 package (same row). Cached prefill (80% off) and",
+    "storage: https://tinker-docs.thinkingmachines.ai/tinker/models/models_and_pricing/",
+    "as transcribed 2026-10-07 by third parties (api-evangelist/thinking-machines;",
+    "a pricing.ts on tangled.org), not read by us; not known to apply in January.",
+    "That transcription lists Qwen3-8B at 0.195 / 0.60 / 0.44: check before budgeting.",
+)
+PRICES_READ = "2026-01-05; cache discount and storage 2026-10-07"
+
+
+@dataclass(frozen=True)
+class TinkerPrices:
+    """Tinker's list prices for `base_model`, in USD: per million tokens, and per GB-month of
+    checkpoint storage. Only for the cost estimates and metrics; `source` and `read` say where
+    and when they were read (printed by `explorer cost`)."""
+
+    prefill: float = 0.13  # prompt tokens of sample requests
+    cached_prefill: float = 0.026  # prompt tokens the service reports as prefix-cache hits
+    sample: float = 0.40  # sampled tokens
+    train: float = 0.40  # forward_backward input tokens
+    storage_gb_month: float = 0.10
+    read: str = PRICES_READ
+    source: tuple[str, ...] = PRICE_SOURCE  # lines, joined with spaces when printed
+
+    def __post_init__(self) -> None:
+        if min(self.prefill, self.cached_prefill, self.sample, self.train, self.storage_gb_month) < 0:
+            raise ConfigError("tinker.prices must be >= 0")
+
+    def dollars(self, prefill: float = 0, cached: float = 0, sampled: float = 0, train: float = 0, gb_months: float = 0) -> float:
+        """The price of `prefill` prompt tokens of which `cached` were cache hits, `sampled` and
+        `train` tokens, and `gb_months` of storage."""
+        m = 1e-6
+        return (prefill - cached) * m * self.prefill + cached * m * self.cached_prefill + sampled * m * self.sample \
+            + train * m * self.train + gb_months * self.storage_gb_month  # fmt: skip
+
+
+TTL_RANGE = (3600, 10 * 365 * 24 * 3600)  # the SDK's: save_state / save_weights_for_sampler ttl_seconds
+
+
 @dataclass(frozen=True)
 class TinkerConfig:
     """Settings of the Tinker backend (used when train.backend is tinker)."""
 
     base_model: str = "Qwen/Qwen3-8B"
-    lora_rank: int = 32
+    lora_rank: int = 32  # a power of two up to the model's maximum (checked against the service)
     base_url: str = ""  # empty: $TINKER_BASE_URL, else the SDK's default (the real service)
     sft_lr: float = 1e-4
     grpo_lr: float = 5e-6  # the original study's
@@ -117,12 +158,26 @@ class TinkerConfig:
     sft_epochs: int = 2  # passes over the demos (each demo episode is one datum)
     sft_batch_size: int = 32  # demo episodes per optimizer step
     loss_fn: str = "importance_sampling"  # GRPO loss: importance_sampling | ppo (ppo clips at 1 -/+ grpo.clip_eps)
+    sft_save_every: int = 10  # SFT steps between saved training states (and at the end)
+    grpo_save_every: int = 5  # GRPO steps between resume points (used instead of grpo.checkpoint_every)
+    checkpoint_ttl_seconds: int = 7 * 24 * 3600  # every checkpoint the service stores expires after this
+    keep_old_checkpoints: bool = False  # false: delete resume points and best checkpoints nothing points at
+    prices: TinkerPrices = field(default_factory=TinkerPrices)
 
     def __post_init__(self) -> None:
         if self.loss_fn not in ("importance_sampling", "ppo"):
             raise ConfigError(f"tinker.loss_fn must be importance_sampling or ppo, got {self.loss_fn!r}")
         if self.lora_rank < 1 or self.max_tokens < 1 or self.sft_epochs < 0 or self.sft_batch_size < 1:
             raise ConfigError("tinker.lora_rank, max_tokens and sft_batch_size must be >= 1 and sft_epochs >= 0")
+        if self.lora_rank & (self.lora_rank - 1):
+            raise ConfigError(f"tinker.lora_rank must be a power of two (Tinker accepts only those), got {self.lora_rank}")
+        if self.sft_save_every < 1 or self.grpo_save_every < 1:
+            raise ConfigError("tinker.sft_save_every and tinker.grpo_save_every must be >= 1")
+        lo, hi = TTL_RANGE
+        if not lo <= self.checkpoint_ttl_seconds <= hi:
+            raise ConfigError(
+                f"tinker.checkpoint_ttl_seconds must be between {lo} (1 hour) and {hi} (10 years), got {self.checkpoint_ttl_seconds}"
+            )
 
 
 @dataclass(frozen=True)

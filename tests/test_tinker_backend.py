@@ -77,7 +77,7 @@ def test_prompt_is_the_qwen3_chat_template_as_exact_ids(task):
     assert initial_prompt_ids(obs, thinking=True)[-3:] == [151644, 77091, 198]
     for thinking in (False, True):
         text = chat_template_text([("system", SYSTEM_PROMPT), ("user", render_observation(obs))], thinking)
-        assert text.startswith("<|im_start|>system\nYou answer multi-hop questions")
+        assert text.startswith("<|im_start|>system\nAnswer multi-hop questions")
         assert text.endswith("<|im_start|>assistant\n" + ("<think>\n\n</think>\n\n" if not thinking else ""))
         assert initial_prompt_ids(obs, thinking) == tokens.encode_with_specials(text)
 
@@ -94,7 +94,7 @@ def test_prompt_is_the_qwen3_chat_template_as_exact_ids(task):
     assert conv.tokens == tokens.encode_with_specials(text)
     # The feedback carries only what changed: the opened text and the budget, not the chunk list.
     feedback = render_feedback(action, obs2)
-    assert task.chunks[1].text in feedback and f"Budget: {obs2.budget_left} of 2000" in feedback
+    assert task.chunks[1].text in feedback and feedback.endswith(f"{obs2.budget_left} tokens left, step 2 of {obs2.max_steps}.")
     assert task.chunks[0].preview not in feedback
 
 
@@ -184,7 +184,9 @@ def fast_sdk_retries(monkeypatch):
 
 @pytest.fixture(scope="module")
 def standin() -> Iterator[StandIn]:
-    with StandIn(api_keys=[KEY], learning_rate_scale=1000.0) as s, pytest.MonkeyPatch.context() as mp:
+    # The realistic profile (tests/tinker_standin/README.md): seeded n > 1 duplicates, noisy sampler
+    # logprobs, HTTP 409 on re-sent saves, model limits (ranks, context, TTL range), a prompt cache.
+    with StandIn(api_keys=[KEY], learning_rate_scale=1000.0, realistic=True) as s, pytest.MonkeyPatch.context() as mp:
         mp.setenv("TINKER_BASE_URL", s.base_url)  # nothing in this module can reach production
         mp.setenv("TINKER_API_KEY", KEY)
         mp.setenv("TINKER_TELEMETRY", "0")
@@ -200,7 +202,15 @@ PARAMS = {
     "demos": {"n_demos": 6},
     "train": {"seeds": [0], "backend": "tinker"},
     # lr x learning_rate_scale: 1.0 for SFT, 0.1 for GRPO on the stand-in's bigram model
-    "tinker": {"sft_epochs": 4, "sft_batch_size": 3, "sft_lr": 0.001, "grpo_lr": 0.0001, "max_tokens": 8},
+    "tinker": {
+        "sft_epochs": 4,
+        "sft_batch_size": 3,
+        "sft_lr": 0.001,
+        "grpo_lr": 0.0001,
+        "max_tokens": 8,
+        "sft_save_every": 3,
+        "grpo_save_every": 1,
+    },
     "grpo": {"steps": 4, "batch_size": 2, "group_size": 4, "eval_every": 2},
 }
 
@@ -295,7 +305,7 @@ def test_pipeline_end_to_end_records_the_servers_checkpoints(standin, sft_projec
     assert standin.checkpoints[sft["state_path"]].adam.step == sft["step"] == 8  # 4 epochs x 2 batches of 3 demos
 
     project = copy_project(project, tmp_path / "e2e")
-    before = set(standin.models)
+    before, n_samples = set(standin.models), len(standin.log.samples)
     for stage in (
         ["grpo"],
         ["evaluate"],
@@ -332,6 +342,24 @@ def test_pipeline_end_to_end_records_the_servers_checkpoints(standin, sft_projec
     assert steps("reward/mean") == [1, 2, 3, 4]
     assert steps("tinker/prompt_tokens") == steps("tinker/sampled_tokens") == [0, 1, 2, 3, 4]  # step 0: the SFT start's val eval
     assert steps("tinker/train_tokens") == reference["optim_steps"]  # only steps that updated
+    # Every episode is its own request chain: no seeded num_samples > 1 request (the real service
+    # answers those with duplicates); on the realistic stand-in the groups still differ.
+    assert {s.num_samples for s in standin.log.samples[n_samples:]} == {1}
+    history = json.loads((grpo_dir / "history.json").read_text())
+    updates = [h for h in history if "loss" in h]
+    assert updates and all(h["reward/std"] > 0 for h in updates)
+    # The sampler's logprobs differ from the learner's (noise on the stand-in, a real mismatch on
+    # the service), so the importance ratio is not trivially 1.
+    assert all(h["policy/kl_sampler_learner"] != 0 and h["policy/is_ratio_max"] > 1 > h["policy/is_ratio_min"] for h in updates)
+    # Cost as it goes: cumulative, with the prompt cache's hits and the storage written.
+    costs = [h["cost/dollars"] for h in history]
+    assert costs == sorted(costs) and costs[-1] > 0 and history[-1]["cost/prefill_cached_tokens"] > 0
+    assert history[-1]["cost/prefill_tokens"] == sum(h["tinker/prompt_tokens"] for h in history)
+    assert steps("cost/dollars") == [0, 1, 2, 3, 4]
+    print("kept groups per step:", [(h["step"], h.get("groups/kept")) for h in history])
+    print("importance ratio per update:", [(h["step"], round(h["policy/is_ratio_min"], 3), round(h["policy/is_ratio_mean"], 4),
+                                            round(h["policy/is_ratio_max"], 3), round(h["policy/kl_sampler_learner"], 5)) for h in updates])  # fmt: skip
+    print("cost:", {k: round(v, 4) for k, v in history[-1].items() if k.startswith("cost/")})
     assert grpo_run.data.tags["backend"] == "tinker" and grpo_run.data.tags["tinker.best_sampler_path"] == best["sampler_path"]
     (sft_run,) = client.search_runs([exp], "tags.stage = 'sft'")
     assert sft_run.data.tags["tinker.sampler_path"] == sft["sampler_path"]
@@ -565,8 +593,253 @@ def test_cost_estimate_counts_what_the_rollouts_send(task):
     )
     assert new == expected["new_prompt"]
 
+    # Dollars: the step's tokens at tinker.prices, with and without the prefix cache; the source printed.
+    from explorer.config import Params
+    from explorer.cost import cost_report, run_costs
+
+    params = Params()
+    r, pr = run_costs(params, [line], n_dev=0), params.tinker.prices
+    c = r["step"]
+    assert r["no_cache"]["step"] == pytest.approx(pr.dollars(c["prompt"], 0, c["sampled"], c["train"]))
+    assert r["cache"]["step"] == pytest.approx(pr.dollars(c["prompt"], c["prompt"] - c["new_prompt"], c["sampled"], c["train"]))
+    assert r["cache"]["step"] < r["no_cache"]["step"] and r["cache"]["run"] > 3 * params.grpo.steps * r["cache"]["step"]
+    report = cost_report(params, [line], "test")
+    assert "per run (3 seeds + evaluate)" in report and "Source: Qwen3-8B list prices of 2026-01-05" in report
+
     # SFT with thinking on: the model must write the (empty) think block itself, so it is trained.
     conv = demo_conversation(line, thinking=True)
     first = conv.sampled.index(True)
     assert conv.tokens[first : first + 4] == [THINK, 271, END_THINK, 271] and conv.tokens[first - 1] == 198  # "assistant\n"
     assert conv.n_sampled == sum(len(r) + 4 for r in replies)
+
+
+# ----------------------------------------------------------------------------- the real service's harsher answers
+
+
+def _params(project: Path, **tinker_keys) -> None:
+    """Set tinker.* keys in the project's params.yaml."""
+    p = yaml.safe_load((project / "params.yaml").read_text())
+    p["tinker"] = {**p["tinker"], **tinker_keys}
+    (project / "params.yaml").write_text(yaml.safe_dump(p))
+
+
+def _error_lines(out: str) -> list[str]:
+    return [ln for ln in out.splitlines() if ln.strip()]
+
+
+def test_billing_block_ends_a_stage_at_once_with_one_line(standin, sft_project, tmp_path):
+    """HTTP 402: the SDK's own access paths pause up to an hour (billing_max_pause_s is the SDK's
+    default 3600 here); the stage's access check is sent like raise_if_tinker_not_accessible and
+    fails at once, exit 2 (not retried), before any training run is created."""
+    project = copy_project(sft_project[0], tmp_path / "billing")
+    creates = standin.log.count("create_model")
+    for endpoints in ({"get_server_capabilities"}, None):  # the check's endpoint, or every billed endpoint
+        standin.block_billing(endpoints)
+        try:
+            for stage in ("sft", "grpo"):
+                t0 = time.monotonic()
+                rc, out = run_stage(project, stage)
+                elapsed = time.monotonic() - t0
+                assert rc == 2 and elapsed < 5, (rc, elapsed, out)
+                (line,) = _error_lines(out)
+                assert line.startswith("error: ") and "HTTP 402 (billing)" in line and "Tinker console" in line, line
+                print(f"402 on {endpoints or 'every billed endpoint'}: explorer {stage} exit {rc} in {elapsed:.2f} s: {line}")
+        finally:
+            standin.unblock_billing()
+    assert standin.log.count("create_model") == creates
+
+
+def test_user_caused_failures_exit_2_and_are_not_retried(standin, sft_project, tmp_path):
+    """A request the service fails as the user's fault exits 2, which the pipeline flow does not
+    retry (tests/test_flows.py); the same from the command DVC runs (python -m explorer.stages.grpo)."""
+    project = copy_project(sft_project[0], tmp_path / "user_error")
+    standin.faults.fail_request("forward_backward", message="datum 3 has no target tokens", category="user")
+    rc, out = run_stage(project, "grpo")
+    assert rc == 2 and "forward_backward was refused as a user error: datum 3 has no target tokens" in out, out
+    assert not standin.faults.pending
+    standin.faults.fail_request("forward_backward", message="datum 3 has no target tokens", category="user")
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    proc = subprocess.run([sys.executable, "-m", "explorer.stages.grpo"], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    from flows.pipeline import StageFailed
+
+    assert StageFailed("grpo", 1, proc.returncode, [], 1).transient is False
+
+
+def test_rank_and_context_are_checked_before_any_request(standin, sft_project, tmp_path, monkeypatch):
+    project = copy_project(sft_project[0], tmp_path / "limits")
+    creates = standin.log.count("create_model")
+    _params(project, lora_rank=48)  # not a power of two: a config error
+    rc, out = run_stage(project, "sft")
+    assert rc == 2 and "tinker.lora_rank must be a power of two" in out, out
+    _params(project, lora_rank=256)  # above the model's maximum (the service's list: 1 ... 128)
+    rc, out = run_stage(project, "sft")
+    assert rc == 2 and "tinker.lora_rank 256 is not a rank Qwen/Qwen3-8B takes" in out and "128" in out, out
+    _params(project, lora_rank=32)
+    standin.retire_model("Qwen/Qwen3-8B")  # gone from the service's list: no stage starts
+    try:
+        rc, out = run_stage(project, "grpo")
+        assert rc == 2 and "does not offer tinker.base_model 'Qwen/Qwen3-8B'" in out, out
+    finally:
+        standin.restore_model("Qwen/Qwen3-8B")
+    spec = standin.service.model_specs["Qwen/Qwen3-8B"]
+    import dataclasses
+
+    # SFT: a demo longer than the context is refused up front, before a training run exists.
+    monkeypatch.setitem(standin.service.model_specs, "Qwen/Qwen3-8B", dataclasses.replace(spec, max_context_length=200))
+    shutil.rmtree(project / "models/sft")
+    rc, out = run_stage(project, "sft")
+    assert rc == 2 and "longer than Qwen/Qwen3-8B's context of 200" in out, out
+    assert standin.log.count("create_model") == creates
+
+    # Sampling: each turn's prompt is checked; max_tokens is cut to what is left, and a prompt that
+    # leaves nothing is not sent (a refused step). The service never has to refuse a sample request.
+    project = copy_project(sft_project[0], tmp_path / "context")
+    from explorer.config import load_params
+    from explorer.data.tasks import resolve_tasks
+
+    cwd = os.getcwd()
+    os.chdir(project)
+    try:
+        dev = resolve_tasks("dev", load_params().data)[0]
+    finally:
+        os.chdir(cwd)
+    first = max(len(initial_prompt_ids(ExplorerEnv(t).initial_observation(), False)) for t in dev)
+    context = first + 12  # the first turn fits (max_tokens 8); later turns hit the limit
+    monkeypatch.setitem(standin.service.model_specs, "Qwen/Qwen3-8B", dataclasses.replace(spec, max_context_length=context))
+    refused, samples = standin.log.count("asample", 400), len(standin.log.samples)
+    rc, out = run_stage(project, "eval", "--policy", "models/sft/seed0/policy.json", "--tasks", "dev", "--out", "reports/ctx")
+    assert rc == 0, out
+    assert standin.log.count("asample", 400) == refused  # no request the service would refuse
+    new = standin.log.samples[samples:]
+    assert new and all(s.prompt_tokens + s.max_tokens <= context for s in new)
+    episodes = (project / "reports/ctx/episodes.jsonl").read_text()
+    assert "fills the model's context" in episodes
+
+
+def test_the_sampler_cuts_max_tokens_to_the_context_and_refuses_a_full_one(task):
+    from explorer.backends.tinker_sdk import TinkerSampler
+    from explorer.policies.llm import ContextFull
+
+    class Client:
+        def __init__(self):
+            self.sent = []
+
+        def sample(self, prompt, n, params):
+            self.sent.append((prompt.length, params.max_tokens))
+            return None
+
+    client = Client()
+    sampler = TinkerSampler(client, max_tokens=48, path=None, context_length=100)
+    sampler.submit(list(range(40)), 1, 1.0, 0)
+    sampler.submit(list(range(90)), 1, 1.0, 0)
+    assert client.sent == [(40, 48), (90, 10)]
+    with pytest.raises(ContextFull, match="100 of 100 tokens"):
+        sampler.submit(list(range(100)), 1, 1.0, 0)
+    assert len(client.sent) == 2  # not sent
+    # The policy makes a full context a refused step (no reply sampled), not an error.
+    policy = LLMPolicy(type("Full", (), {"submit": lambda *a: (_ for _ in ()).throw(ContextFull("full"))})(), thinking=False)
+    action = policy(ExplorerEnv(task).initial_observation(), episode_rng(0, task.id))
+    assert isinstance(action, Unparsable) and "no reply was sampled" in action.error and policy.conv.n_sampled == 0
+
+
+def test_a_save_whose_answer_was_lost_is_not_a_failure(standin, sft_project, reference, tmp_path, monkeypatch):
+    """The realistic stand-in answers HTTP 409 when the SDK re-sends a save that has run; the SDK
+    would re-send it for 5 minutes and then raise ConflictError. The store finds the checkpoint
+    in the service's list and goes on with it."""
+    import explorer.backends.tinker_store as store
+
+    monkeypatch.setattr(store, "SAVE_POLL_S", 1.5)  # the SDK re-sends a lost save after 1 s: let it meet the 409
+    project = copy_project(sft_project[0], tmp_path / "conflict")
+    conflicts = standin.log.count("save_weights", 409)
+    standin.faults.drop_connection(endpoint="save_weights", after_processing=True)  # ran, answer lost
+    t0 = time.monotonic()
+    rc, out = run_stage(project, "grpo")
+    assert rc == 0, out
+    assert time.monotonic() - t0 < 30 and not standin.faults.pending
+    assert standin.log.count("save_weights", 409) == conflicts + 1  # the SDK's re-sent save met the 409, then was dropped
+    assert "saved (the service lists it)" in out
+    final = json.loads((project / "models/grpo/seed0/last.json").read_text())
+    assert_same_final_weights(standin, final["state_path"], reference["state"]["state_path"])
+
+
+def _grpo_checkpoints(standin: StandIn, models: set[str]) -> list:
+    return [c for c in standin.storage().checkpoints if c.path.split("/")[2] in models]
+
+
+def test_a_grpo_run_leaves_only_what_its_files_point_at_each_with_a_ttl(standin, sft_project, tmp_path):
+    ttl = 2 * 24 * 3600
+    project = copy_project(sft_project[0], tmp_path / "storage")
+    _params(project, grpo_save_every=2, checkpoint_ttl_seconds=ttl)
+    before = set(standin.models)
+    rc, out = run_stage(project, "grpo")
+    assert rc == 0, out
+    saved = _grpo_checkpoints(standin, new_models(standin, before))
+    live = [c for c in saved if c.live]
+    best, last = (json.loads((project / "models/grpo/seed0" / n).read_text()) for n in ("best.json", "last.json"))
+    pointed = {best["state_path"], best["sampler_path"], last["state_path"], last["sampler_path"]}
+    assert {c.path for c in live} == pointed - {p for p in pointed if "/sft-" in p}  # the SFT start's are SFT's
+    assert len(live) <= 4 and all(c.ttl_seconds == ttl for c in saved)
+    print(
+        f"GRPO checkpoints saved {len(saved)}, live {len(live)} ({sorted(c.kind for c in live)}), TTLs {sorted({c.ttl_seconds for c in saved})}"
+    )
+    assert all(c.deleted for c in saved if not c.live)
+    # MLflow: the run's storage and cost as it went.
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("tinker-explorer").experiment_id], "tags.stage = 'grpo'")
+    written = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "cost/storage_gb_written"), key=lambda m: m.step)]
+    assert written[-1] > 0 and written == sorted(written)
+
+    # keep_old_checkpoints: every resume point stays (until its TTL).
+    project = copy_project(sft_project[0], tmp_path / "keep")
+    _params(project, grpo_save_every=1, keep_old_checkpoints=True)
+    before = set(standin.models)
+    rc, out = run_stage(project, "grpo")
+    assert rc == 0, out
+    kept = _grpo_checkpoints(standin, new_models(standin, before))
+    assert len(kept) > len(live) and all(c.live for c in kept)
+    print(f"with keep_old_checkpoints: saved {len(kept)}, live {sum(c.live for c in kept)}")
+    # The SFT run kept only its pointer's two checkpoints (its step states are deleted as it goes).
+    sft = json.loads((sft_project[0] / "models/sft/seed0/policy.json").read_text())
+    sft_model = sft["state_path"].split("/")[2]
+    assert {c.path for c in standin.storage().live if c.path.split("/")[2] == sft_model} == {sft["state_path"], sft["sampler_path"]}
+
+
+def test_an_expired_resume_point_is_a_clear_error(sft_project, tmp_path, monkeypatch):
+    """Checkpoints expire (tinker.checkpoint_ttl_seconds): a rerun after that cannot resume and
+    says what to do, exit 2 (a retry would fail the same way). A stand-in of its own: its clock
+    moves."""
+    from explorer.rl.state import RunState
+
+    with StandIn(api_keys=[KEY], learning_rate_scale=1000.0, realistic=True) as s:
+        monkeypatch.setenv("TINKER_BASE_URL", s.base_url)
+        project = copy_project(sft_project[0], tmp_path / "expired")
+        shutil.rmtree(project / "models/sft")
+        rc, out = run_stage(project, "sft")
+        assert rc == 0, out
+
+        class Crash(BaseException):
+            pass
+
+        real_save = RunState.save
+
+        def crashing_save(self, path):
+            real_save(self, path)
+            if self.step == 2:
+                raise Crash
+
+        monkeypatch.setattr(RunState, "save", crashing_save)
+        with pytest.raises(Crash):
+            run_stage(project, "grpo")
+        monkeypatch.setattr(RunState, "save", real_save)
+        s.advance_clock(7 * 24 * 3600 + 60)  # past the default TTL: every checkpoint is gone
+        rc, out = run_stage(project, "grpo")
+        assert rc == 2, out
+        (line,) = _error_lines(out)  # the restore fails before anything else is printed
+        assert "is gone from the service" in line and "delete models/grpo/seed0/state.json" in line, line
+        # An evaluation of an expired pointer says so too.
+        rc, out = run_stage(project, "eval", "--policy", "models/sft/seed0/policy.json", "--tasks", "dev", "--out", "reports/x")
+        assert rc == 2 and "is gone from the service" in out, out
+        assert s.service.internal_errors == []

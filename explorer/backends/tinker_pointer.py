@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from explorer.backends.tinker_sdk import TinkerSampler, service_session
+from explorer.backends.tinker_sdk import service_session
 from explorer.config import TinkerConfig
 from explorer.io import atomic_write_json
 from explorer.policies.llm import LLMPolicy
@@ -58,7 +58,9 @@ def pointer_policy(path: Path | str, cfg: TinkerConfig) -> Iterator[tuple[Policy
     to run at once. Fails at once on a rejected key or a service without the pointer's model."""
     doc = read_pointer(path)
     cfg = replace(cfg, base_model=str(doc.get("base_model", cfg.base_model)))
-    with service_session(cfg) as service:
-        sampler = TinkerSampler.from_path(service, doc["sampler_path"], int(doc.get("max_tokens", cfg.max_tokens)), cfg)
+    with service_session(cfg) as session:
+        hint = (f"If {doc['sampler_path']} is gone from the service (checkpoints expire after tinker.checkpoint_ttl_seconds, "
+                f"or were deleted), the checkpoint {path} names can no longer be evaluated: train it again")  # fmt: skip
+        sampler = session.sampler(doc["sampler_path"], int(doc.get("max_tokens", cfg.max_tokens)), hint=hint)
         thinking = bool(doc.get("thinking", cfg.thinking))
         yield (lambda task: LLMPolicy(sampler, thinking=thinking, temperature=0.0, name=str(path))), EVAL_WORKERS

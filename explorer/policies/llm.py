@@ -26,6 +26,9 @@ An episode is one growing token sequence, exactly what the model is shown and wh
   (the template puts it there, the model did not write it) and an `<|im_end|>` we had to close a
   length-truncated reply with.
 - An unparsable reply is an env outcome (`Unparsable` -> a refused, wasted step), never an error.
+- A conversation that has grown to the model's context length gets no more replies: the sampler
+  raises `ContextFull` instead of sending a request the service would refuse, and the policy
+  plays a refused step (no tokens sampled); the episode goes on to the env's step cap.
 
 This module does not import the Tinker SDK: a policy samples through any `Sampler` (the Tinker
 one is explorer/backends/tinker_sdk.py), so prompts and bookkeeping are tested offline.
@@ -43,15 +46,11 @@ from explorer.config import EnvConfig
 from explorer.data.tasks import task_from_dict
 from explorer.env import ExplorerEnv
 from explorer.render import parse_action, render_action, render_observation
-from explorer.types import Action, Episode, Observation, Open, Summarize
+from explorer.types import Action, Episode, Observation, Open, Summarize, Unparsable
 
-SYSTEM_PROMPT = (
-    "You answer multi-hop questions by reading as little as possible. You see the question and a "
-    "list of evidence chunks with short previews; opening a chunk shows its full text and costs "
-    "its tokens from your budget. Open only what you need, then answer with a short entity name, "
-    "a date, or yes/no."
-)
-FEEDBACK_HELP = "Next action: OPEN <id>, SUMMARIZE <note> or ANSWER <answer>."
+# Kept short: it is re-sent in every request of every episode and trained over in every datum
+# (the first user turn already carries the question, the chunk list and the action syntax).
+SYSTEM_PROMPT = "Answer multi-hop questions by opening as few evidence chunks as possible; each costs its tokens."
 
 THINK, END_THINK = tokens.SPECIAL_TOKENS["<think>"], tokens.SPECIAL_TOKENS["</think>"]
 STOP_TOKENS = (tokens.IM_END, tokens.ENDOFTEXT)  # sampling stops on these ids (kept in the reply)
@@ -88,7 +87,8 @@ def chat_template_text(messages: Sequence[tuple[str, str]], thinking: bool) -> s
 
 
 def render_feedback(action: Action, obs: Observation) -> str:
-    """The next user turn after `action`: only what changed, then the budget."""
+    """The next user turn after `action`: only what changed, then the budget left (the action
+    syntax is in the first turn; a feedback turn is re-sent with every later request)."""
     lines = []
     if obs.last_error:
         lines.append(f"Refused: {obs.last_error}")
@@ -98,9 +98,13 @@ def render_feedback(action: Action, obs: Observation) -> str:
         lines.append(f"[{action.chunk_id}] {title}: {text}")
     elif isinstance(action, Summarize):
         lines.append(f"Note kept: {action.note}")
-    lines.append(f"Budget: {obs.budget_left} of {obs.budget} tokens left. Step {obs.step + 1} of {obs.max_steps}.")
-    lines.append(FEEDBACK_HELP)
+    lines.append(f"{obs.budget_left} tokens left, step {obs.step + 1} of {obs.max_steps}.")
     return "\n".join(lines)
+
+
+class ContextFull(Exception):
+    """What a sampler raises instead of sending a prompt that leaves no room for a reply in the
+    model's context (the service would answer it with HTTP 400)."""
 
 
 class Sample(NamedTuple):
@@ -213,7 +217,11 @@ class LLMPolicy:
             assert self.last_action is not None
             self.conv.add_feedback(self.last_action, obs)
         prompt = list(self.conv.tokens)
-        sample = self.sampler.submit(prompt, 1, self.temperature, rng.getrandbits(31)).result()[0]
+        try:
+            sample = self.sampler.submit(prompt, 1, self.temperature, rng.getrandbits(31)).result()[0]
+        except ContextFull as e:
+            self.last_action = Unparsable("", f"{e}; no reply was sampled")
+            return self.last_action
         self.conv.prompt_tokens_sent += len(prompt)
         self.last_action = self.conv.add_reply(sample)
         return self.last_action

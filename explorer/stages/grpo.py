@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from explorer import layout
 from explorer.backends import local, tinker
 from explorer.backends.tinker_sdk import service_session
-from explorer.config import Params
+from explorer.config import GRPOConfig, Params
 from explorer.data.tasks import resolve_tasks
 from explorer.plots import plot_grpo_curves
 from explorer.rl.grpo import RUN_OUTPUTS, GRPORun, Learner
@@ -28,13 +28,15 @@ MakeLearner = Callable[[int, Path, list[Task], list[Task]], tuple[Learner, list[
 
 def main(params: Params) -> int:
     if params.train.backend == "tinker":
-        with service_session(params.tinker) as service:  # first: a bad key fails before any work
-            return train_seeds(params, lambda seed, init, tr, va: tinker.grpo_learner(params, seed, init, tr, va, service))
-    return train_seeds(params, lambda seed, init, tr, va: local.grpo_learner(params, seed, init, tr, va))
+        # first: a bad key, a billing block or a rank the model does not take fails before any work.
+        # Resume points every tinker.grpo_save_every steps (each is a training state on the service).
+        cfg = replace(params.grpo, checkpoint_every=params.tinker.grpo_save_every)
+        with service_session(params.tinker, params.tinker.lora_rank) as session:
+            return train_seeds(params, lambda seed, init, tr, va: tinker.grpo_learner(params, seed, init, tr, va, session), cfg)
+    return train_seeds(params, lambda seed, init, tr, va: local.grpo_learner(params, seed, init, tr, va), params.grpo)
 
 
-def train_seeds(params: Params, make_learner: MakeLearner) -> int:
-    cfg = params.grpo
+def train_seeds(params: Params, make_learner: MakeLearner, cfg: GRPOConfig) -> int:
     train, _ = resolve_tasks("train", params.data)
     val, _ = resolve_tasks("val", params.data)
     histories: dict[str, list[tuple[int, dict[str, float]]]] = {}
@@ -57,7 +59,7 @@ def train_seeds(params: Params, make_learner: MakeLearner) -> int:
         with stage_run(params.tracking, f"grpo-seed{seed}", tags, run_id=run.state.run_id) as mlrun:
             run.state.run_id = mlrun.run_id
             if run.resumed_from is None:
-                mlrun.log_params({f"grpo.{k}": v for k, v in asdict(cfg).items()}
+                mlrun.log_params({f"grpo.{k}": v for k, v in asdict(params.grpo).items()}
                                  | {"seed": seed, "grpo.init": str(init_path), "reward.variant": params.reward.variant, "train.backend": params.train.backend}
                                  | (tinker.tinker_params(params) if params.train.backend == "tinker" else {}))  # fmt: skip
             result = run.train(mlrun)
