@@ -661,9 +661,9 @@ def test_user_caused_failures_exit_2_and_are_not_retried(standin, sft_project, t
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     proc = subprocess.run([sys.executable, "-m", "explorer.stages.grpo"], cwd=project, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    from flows.pipeline import StageFailed
+    from flows.dvc_stages import ReproOutcome, StageFailed
 
-    assert StageFailed("grpo", 1, proc.returncode, [], 1).transient is False
+    assert StageFailed("grpo", ReproOutcome("failed", command_exit=proc.returncode), 1).transient is False
 
 
 def test_rank_and_context_are_checked_before_any_request(standin, sft_project, tmp_path, monkeypatch):
