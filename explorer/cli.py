@@ -13,7 +13,6 @@ explorer cost
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -23,12 +22,13 @@ from explorer.config import Params, load_params
 from explorer.cost import cost_report
 from explorer.data.tasks import resolve_tasks
 from explorer.env import ExplorerEnv
-from explorer.harness import run_and_record
+from explorer.harness import read_episodes, run_and_record
 from explorer.render import render_observation
 from explorer.replay import BUDGET_RULES, pick_task, print_gold, replay, show_episode
 from explorer.rollout import episode_rng, run_episode
-from explorer.runs import DEFAULT_KEYS, compare_table, fetch_runs
-from explorer.stages import BAD_INPUT, BAD_INPUT_EXIT, baseline, demos, evaluate, grpo, prepare, report, sft
+from explorer.runs import DEFAULT_KEYS, compare_table, fetch_runs, grpo_seeds_table, latest_grpo_seeds
+from explorer.stages import BAD_INPUT_EXIT, baseline, demos, evaluate, grpo, guarded, prepare, report, sft
+from explorer.tracking import preflight
 
 STAGES = {
     "baseline": baseline.main,
@@ -62,7 +62,13 @@ def cmd_inspect(args: argparse.Namespace, params: Params) -> int:
 
 
 def cmd_runs_compare(args: argparse.Namespace, params: Params) -> int:
-    runs = fetch_runs(params.tracking, args.run_ids, args.stage, args.last)
+    if not (args.run_ids or args.stage or args.last or args.metric):  # the default view: the GRPO seeds
+        runs, evals = latest_grpo_seeds(params.tracking)
+        if not runs:
+            raise ValueError("no GRPO runs yet: run the pipeline (or `explorer grpo`) first")
+        print(grpo_seeds_table(runs, evals))
+        return 0
+    runs = fetch_runs(params.tracking, args.run_ids, args.stage, args.last or 6)
     if not runs:
         raise ValueError("no runs matched")
     print(compare_table(runs, tuple(args.metric) or DEFAULT_KEYS))
@@ -73,7 +79,7 @@ def cmd_cost(args: argparse.Namespace, params: Params) -> int:
     path = Path(args.demos) if args.demos else layout.demos_file(params.demos)
     if not path.exists():
         raise FileNotFoundError(f"no demo episodes at {path}: run `explorer demos` (or `dvc repro demos`) first, or pass --demos FILE")
-    lines = [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    lines = read_episodes(path)
     dev = layout.split_file(params.data, "dev")
     n_dev = sum(1 for ln in dev.read_text(encoding="utf-8").splitlines() if ln.strip()) if dev.exists() else 0
     print(cost_report(params, lines, str(path), n_dev), end="")
@@ -124,10 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("runs", help="MLflow runs of this project")
     rsub = r.add_subparsers(dest="runs_command", required=True)
-    rc = rsub.add_parser("compare", help="runs side by side: last metric values and the params that differ")
-    rc.add_argument("run_ids", nargs="*", help="run ids (default: the latest runs)")
-    rc.add_argument("--stage", help="only runs of this stage (eval, sft, grpo, ...)")
-    rc.add_argument("--last", type=int, default=6, help="how many recent runs (default 6)")
+    rc = rsub.add_parser("compare", help="runs side by side (default: the latest GRPO run of each seed, its best step and dev result)")
+    rc.add_argument("run_ids", nargs="*", help="run ids: these runs' last metric values and the params that differ")
+    rc.add_argument("--stage", help="the latest runs of this stage (eval, sft, grpo, ...)")
+    rc.add_argument("--last", type=int, default=0, help="how many recent runs (with --stage or alone; default 6)")
     rc.add_argument("--metric", action="append", default=[], help="metric keys to show (repeatable)")
     rc.set_defaults(func=cmd_runs_compare)
 
@@ -166,12 +172,14 @@ def main(argv: list[str] | None = None) -> int:
 
         return flow_main(argv, prog="explorer")
     args = build_parser().parse_args(argv)
-    try:
+
+    def body() -> int:
         params = load_params(args.params)
+        if args.command in (*STAGES, "data", "eval"):  # the commands that log MLflow runs
+            preflight(params.tracking)
         return args.func(args, params)
-    except BAD_INPUT as e:
-        print(f"error: {e}", file=sys.stderr)
-        return BAD_INPUT_EXIT
+
+    return guarded(body)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@ unknown keys, so a typo like `grpo.lr_rate` is an error, not a silently ignored 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import io
+import os
 import sys
 import types
 import typing
@@ -14,6 +17,7 @@ from typing import Any, TypeVar
 import yaml
 
 from explorer.io import atomic_write_text
+from explorer.prices import TinkerPrices
 from explorer.reward import RewardConfig
 
 T = TypeVar("T")
@@ -103,44 +107,6 @@ class TrainConfig:
             raise ConfigError(f"train.seeds must be a non-empty list of distinct ints, got {list(self.seeds)}")
 
 
-PRICE_SOURCE = (
-    "Qwen3-8B list prices of 2026-01-05, https://thinkingmachines.ai/tinker/,",
-    "as tabulated by the tinker-training-cost skill (skills.sh) and the",
-    "tinker-cost 0.1.0 package (same row). Cached prefill (80% off) and",
-    "storage: https://tinker-docs.thinkingmachines.ai/tinker/models/models_and_pricing/",
-    "as transcribed 2026-10-07 by third parties (api-evangelist/thinking-machines;",
-    "a pricing.ts on tangled.org), not read by us; not known to apply in January.",
-    "That transcription lists Qwen3-8B at 0.195 / 0.60 / 0.44: check before budgeting.",
-)
-PRICES_READ = "2026-01-05; cache discount and storage 2026-10-07"
-
-
-@dataclass(frozen=True)
-class TinkerPrices:
-    """Tinker's list prices for `base_model`, in USD: per million tokens, and per GB-month of
-    checkpoint storage. Only for the cost estimates and metrics; `source` and `read` say where
-    and when they were read (printed by `explorer cost`)."""
-
-    prefill: float = 0.13  # prompt tokens of sample requests
-    cached_prefill: float = 0.026  # prompt tokens the service reports as prefix-cache hits
-    sample: float = 0.40  # sampled tokens
-    train: float = 0.40  # forward_backward input tokens
-    storage_gb_month: float = 0.10
-    read: str = PRICES_READ
-    source: tuple[str, ...] = PRICE_SOURCE  # lines, joined with spaces when printed
-
-    def __post_init__(self) -> None:
-        if min(self.prefill, self.cached_prefill, self.sample, self.train, self.storage_gb_month) < 0:
-            raise ConfigError("tinker.prices must be >= 0")
-
-    def dollars(self, prefill: float = 0, cached: float = 0, sampled: float = 0, train: float = 0, gb_months: float = 0) -> float:
-        """The price of `prefill` prompt tokens of which `cached` were cache hits, `sampled` and
-        `train` tokens, and `gb_months` of storage."""
-        m = 1e-6
-        return (prefill - cached) * m * self.prefill + cached * m * self.cached_prefill + sampled * m * self.sample \
-            + train * m * self.train + gb_months * self.storage_gb_month  # fmt: skip
-
-
 TTL_RANGE = (3600, 10 * 365 * 24 * 3600)  # the SDK's: save_state / save_weights_for_sampler ttl_seconds
 
 
@@ -176,7 +142,7 @@ class TinkerConfig:
         lo, hi = TTL_RANGE
         if not lo <= self.checkpoint_ttl_seconds <= hi:
             raise ConfigError(
-                f"tinker.checkpoint_ttl_seconds must be between {lo} (1 hour) and {hi} (10 years), got {self.checkpoint_ttl_seconds}"
+                f"tinker.checkpoint_ttl_seconds must be in [{lo} (1 hour), {hi} (10 years)], got {self.checkpoint_ttl_seconds}"
             )
 
 
@@ -211,10 +177,22 @@ class GRPOConfig:
     normalize_advantages: bool = True  # divide by the group's reward std (GRPO); else only centre
     eval_every: int = 10  # greedy eval on val; the checkpoint with the best val reward is kept
     checkpoint_every: int = 1
+    viewer_every: int = 20  # a rollout-viewer page of the step's groups every N steps (0: none)
     out_dir: str = "models/grpo"
 
     def __post_init__(self) -> None:
-        if min(self.steps, self.batch_size, self.group_size, self.epochs_per_step, self.eval_every, self.checkpoint_every) < 1:
+        if (
+            min(
+                self.steps,
+                self.batch_size,
+                self.group_size,
+                self.epochs_per_step,
+                self.eval_every,
+                self.checkpoint_every,
+                self.viewer_every + 1,
+            )
+            < 1
+        ):
             raise ConfigError("grpo.steps, batch_size, group_size, epochs_per_step, eval_every and checkpoint_every must be >= 1")
         if self.lr <= 0 or self.clip_eps <= 0 or self.temperature <= 0 or self.kl_coef < 0:
             raise ConfigError("grpo.lr, clip_eps and temperature must be > 0 and grpo.kl_coef >= 0")
@@ -223,8 +201,7 @@ class GRPOConfig:
 @dataclass(frozen=True)
 class EvaluateConfig:
     splits: tuple[str, ...] = ("val", "dev")
-    # The best reading under a budget: heuristic, read-all and every GRPO seed on the report split
-    # again with env.budget set to each of these (metrics.json `budgets`).
+    # heuristic, read-all and every GRPO seed again with env.budget set to each (budgets.json)
     budgets: tuple[int, ...] = (128, 256, 512, 2000)
     out_dir: str = "reports/eval"
 
@@ -235,8 +212,7 @@ class EvaluateConfig:
 
 @dataclass(frozen=True)
 class TrackingConfig:
-    # Relative sqlite paths are made absolute against the project root (see tracking.py).
-    uri: str = "sqlite:///mlflow.db"
+    uri: str = "sqlite:///mlflow.db"  # a relative sqlite path is made absolute against the project root (tracking.py)
     experiment: str = "tinker-explorer"
     enabled: bool = True
 
@@ -261,8 +237,6 @@ def project_root() -> Path:
     experiment copy (`<repo>/.dvc/tmp/exps/<tmp>/`, made by `dvc exp run --temp` or a queue),
     the repo that holds it; else the current folder. Relative data and tracking paths resolve
     against it, so experiments read the same data and log into the same MLflow store."""
-    import os
-
     if os.environ.get("EXPLORER_PROJECT_ROOT"):
         return Path(os.environ["EXPLORER_PROJECT_ROOT"]).resolve()
     cwd = Path.cwd().resolve()
@@ -315,14 +289,23 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
             raise ConfigError(f"{path}: params file not found")
         print(f"note: no {path} in {Path.cwd()}; using the built-in defaults", file=sys.stderr)
         return Params()
-    with path.open() as f:
-        raw = yaml.safe_load(f) or {}
-    return from_dict(Params, raw, str(path))
+    return from_dict(Params, read_yaml(path), str(path))
 
 
-# -----------------------------------------------------------------------------
-# Overrides of params.yaml keys (`explorer pipeline -S KEY=VALUE`, the flow's `params_overrides`).
-# params.yaml stays the one config: overrides are validated here, then written into it.
+def read_yaml(path: Path) -> Any:
+    """A YAML file's content, or a ConfigError naming the file and the line that does not parse."""
+    try:
+        return yaml.safe_load(path.read_bytes().decode("utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+
+
+# ----------------------------------------------------------------------------- overrides
+# `explorer pipeline -S KEY=VALUE`, the flow's `params_overrides`: validated, then written into params.yaml.
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> typing.Iterator[tuple[str, Any]]:
@@ -358,12 +341,15 @@ def set_dotted(doc: dict, key: str, value: Any) -> None:
 
 def parse_set_params(items: list[str]) -> dict[str, Any]:
     """`-S grpo.steps=5 -S train.seeds=[0]`: values are YAML, as with `dvc exp run -S`."""
-    out = {}
+    out: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"-S {item!r}: expected KEY=VALUE, e.g. -S grpo.steps=10")
-        out[key.strip()] = yaml.safe_load(value)
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"-S {item!r}: the value is not valid YAML ({getattr(e, 'problem', None) or e})") from None
     return out
 
 
@@ -372,10 +358,7 @@ def apply_overrides(path: Path, overrides: dict[str, Any]) -> Params:
     ConfigError) and, if anything changes, write it back atomically with its comments, key order
     and quoting kept. Like `dvc exp run -S`, the change stays: dvc.lock then records what ran with
     it, and restoring the file afterwards would make every stage that read it stale."""
-    import copy
-    import io
-
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = read_yaml(path)
     merged = copy.deepcopy(raw)
     for key, value in overrides.items():
         set_dotted(merged, key, value)
@@ -384,7 +367,7 @@ def apply_overrides(path: Path, overrides: dict[str, Any]) -> Params:
         from ruamel.yaml import YAML  # only an override needs it
 
         rt = YAML()  # round-trip mode
-        rt.preserve_quotes = True
+        rt.preserve_quotes = True  # comments, key order and quoting survive
         doc = rt.load(path.read_text(encoding="utf-8"))
         for key, value in overrides.items():
             set_dotted(doc, key, value)

@@ -7,7 +7,8 @@ Used by `explorer eval`, the baseline, demos and evaluate stages, and GRPO's val
 - DIR/predictions.json: {"<_id>": "<answer>"}, the official 2Wiki answer format ("" when the
   episode ended without an answer);
 - DIR/episodes.jsonl: one full trajectory per line, with its task and env config so that
-  `explorer episodes show` can replay it exactly.
+  `explorer episodes show` can replay it exactly;
+- DIR/viewer.html: the same episodes in a self-contained page for the browser (explorer/viewer.py).
 Every episode gets its own rng seeded from (seed, task id), so results do not depend on the
 order or the subset of tasks. The harness knows nothing of training: it takes a policy factory
 (explorer/checkpoints.py turns a name or a checkpoint into one). Scorer, splits and this harness
@@ -16,6 +17,8 @@ change only on purpose, with before/after numbers.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import time
 from collections import Counter, defaultdict
 from dataclasses import asdict
@@ -23,13 +26,18 @@ from pathlib import Path
 from typing import Any
 
 from explorer.config import EnvConfig, Params
-from explorer.data.tasks import task_to_dict
+from explorer.data.records import DataError, json_lines
+from explorer.data.tasks import task_from_dict, task_to_dict
 from explorer.env import ExplorerEnv
-from explorer.io import atomic_write_json, atomic_write_jsonl
+from explorer.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from explorer.layout import SPLITS
 from explorer.reward import RewardConfig
 from explorer.rollout import EpisodeJob, episode_rng, run_episodes
 from explorer.tracking import stage_run
 from explorer.types import Episode, PolicyFactory, Task
+from explorer.viewer import eval_page
+
+VIEWER_FILE = "viewer.html"  # next to episodes.jsonl
 
 
 def aggregate(episodes: list[Episode]) -> dict[str, Any]:
@@ -110,8 +118,44 @@ def flat_metrics(m: dict[str, Any], prefix: str = "eval") -> dict[str, float]:
     """Namespaced numbers for MLflow: eval/f1, eval/compositional/f1, ..."""
     out = {f"{prefix}/{k}": float(v) for k, v in m.items() if isinstance(v, int | float) and k not in ("eval_seed", "train_seed")}
     for qtype, sub in m.get("by_type", {}).items():
-        out.update({f"{prefix}/{qtype}/{k}": float(v) for k, v in sub.items() if isinstance(v, int | float)})
+        out.update({f"{prefix}/{_metric_safe(qtype)}/{k}": float(v) for k, v in sub.items() if isinstance(v, int | float)})
     return out
+
+
+def _metric_safe(qtype: str) -> str:
+    # A question type comes from the data file: MLflow rejects metric names over 250 characters or
+    # with characters outside [A-Za-z0-9_-. /], which would fail the run after the evaluation.
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", qtype)[:64] or "_"
+
+
+def short_name(policy: str) -> str:
+    """A readable name for a policy: a baseline's name as is; a checkpoint `<stage>/seed<N>/<file>.json`
+    as `<stage>-seed<N>-<file>` (models/grpo/seed0/best.json -> grpo-seed0-best; an SFT
+    `policy.json` -> sft-seed0); any other file its stem."""
+    path = Path(policy)
+    if path.suffix != ".json":
+        return policy
+    parent, stage = path.parent.name, path.parent.parent.name
+    if re.fullmatch(r"seed\d+", parent) and stage:
+        return f"{stage}-{parent}" + ("" if path.stem == "policy" else f"-{path.stem}")
+    return path.stem
+
+
+def eval_run_name(policy: str, tasks_label: str) -> str:
+    """`eval-grpo-seed0-best-dev`: the policy's short name and the split (a task file: its stem)."""
+    tasks = tasks_label if tasks_label in SPLITS else Path(tasks_label).stem
+    return f"eval-{short_name(policy)}-{tasks}"
+
+
+def write_viewer(
+    out_dir: Path, tasks: list[Task], episodes: list[Episode], title: str, metrics: dict[str, Any], env_cfg: EnvConfig
+) -> Path:
+    """DIR/viewer.html, the rollout viewer of these episodes (explorer/viewer.py)."""
+    task_by_id = {t.id: t for t in tasks}
+    lines = [{**e.to_dict(), "env_config": asdict(env_cfg), "task": task_to_dict(task_by_id[e.task_id])} for e in episodes]
+    path = out_dir / VIEWER_FILE
+    atomic_write_text(path, eval_page(title, lines, metrics))
+    return path
 
 
 def run_and_record(
@@ -132,13 +176,13 @@ def run_and_record(
     `policy` names the policy (a baseline's name or a checkpoint's path); `seed` drives the
     policy's own randomness (the random baseline; greedy checkpoints ignore it); `train_seed` is the
     training seed of a checkpoint (None for the rule baselines)."""
-    t0 = time.perf_counter()
-    metrics, episodes = evaluate_policy(tasks, factory, policy, params.env, params.reward, seed, progress, workers)
-    seconds = time.perf_counter() - t0
-    metrics = {"policy": policy, "tasks": tasks_label, "eval_seed": seed, "train_seed": train_seed, **metrics}
-    write_outputs(out_dir, tasks, episodes, metrics, params.env, params.reward)
-    print(summary_line(policy, tasks_label, metrics, seconds))
-    with stage_run(params.tracking, run_name or f"eval-{policy}", {"stage": "eval", "policy": policy, "tasks": tasks_label}) as run:
+    if not tasks:  # before anything is written: no outputs for nothing
+        raise ValueError(f"{tasks_label}: no tasks to evaluate")
+    tags = {"stage": "eval", "policy": policy, "tasks": tasks_label}
+    if Path(policy).suffix == ".json" and Path(policy).is_file():
+        tags["checkpoint.sha256"] = hashlib.sha256(Path(policy).read_bytes()).hexdigest()[:16]  # joins it to its training run
+    # the run is opened before the evaluation, so its duration is the evaluation's
+    with stage_run(params.tracking, run_name or eval_run_name(policy, tasks_label), tags) as run:
         run.log_params(
             {
                 "policy": policy,
@@ -149,7 +193,46 @@ def run_and_record(
                 **{f"reward.{k}": v for k, v in asdict(params.reward).items()},
             }
         )
+        t0 = time.perf_counter()
+        metrics, episodes = evaluate_policy(tasks, factory, policy, params.env, params.reward, seed, progress, workers)
+        seconds = time.perf_counter() - t0
+        metrics = {"policy": policy, "tasks": tasks_label, "eval_seed": seed, "train_seed": train_seed, **metrics}
+        write_outputs(out_dir, tasks, episodes, metrics, params.env, params.reward)
+        write_viewer(out_dir, tasks, episodes, f"eval {short_name(policy)} on {tasks_label}", metrics, params.env)
+        print(summary_line(policy, tasks_label, metrics, seconds))
         run.log_metrics({**flat_metrics(metrics), "eval/seconds": seconds})
-        for name in ("metrics.json", "predictions.json", "episodes.jsonl"):
+        for name in ("metrics.json", "predictions.json", "episodes.jsonl", VIEWER_FILE):
             run.log_artifact(out_dir / name)
     return metrics
+
+
+def read_episodes(path: Path) -> list[dict[str, Any]]:
+    """The lines of an episodes.jsonl this harness wrote (the demos, an eval's output), each
+    checked: its task, its configs and its trajectory must load, or a DataError names the file,
+    the line and the field. The dicts are returned as read (SFT and `explorer cost` replay them)."""
+    if not path.exists():
+        raise FileNotFoundError(f"no episodes file at {path}")
+    out = []
+    for line_no, d in json_lines(path):
+        if isinstance(d, DataError):
+            raise d
+        if not isinstance(d, dict):
+            raise DataError(str(path), line_no, "<episode>", f"expected a JSON object, got {type(d).__name__}")
+        task_from_dict(d.get("task"), str(path), line_no)
+        for key, cls in (("env_config", EnvConfig), ("reward_config", RewardConfig)):
+            try:
+                cls(**d[key])
+            except KeyError:
+                raise DataError(str(path), line_no, key, "missing") from None
+            except (TypeError, ValueError) as e:
+                raise DataError(str(path), line_no, key, f"not a valid {cls.__name__} ({e})") from None
+        try:
+            Episode.from_dict(d)
+        except KeyError as e:
+            raise DataError(str(path), line_no, str(e.args[0]), "missing in episode") from None
+        except (TypeError, ValueError, AttributeError) as e:
+            raise DataError(str(path), line_no, "steps", f"malformed episode ({e})") from None
+        out.append(d)
+    if not out:
+        raise DataError(str(path), 0, "<file>", "no episodes (the file is empty)")
+    return out

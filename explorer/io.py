@@ -48,3 +48,18 @@ def repr_hash(obj: Any) -> str:
     """sha256 of `repr(obj)`: a fingerprint of frozen dataclasses such as the tasks a run trains on
     (their repr holds every field, so any change of content changes it)."""
     return hashlib.sha256(repr(obj).encode()).hexdigest()
+
+
+def read_json_object(path: Path | str, what: str) -> dict[str, Any]:
+    """A JSON file that must hold one object (a checkpoint, a pointer, a state file), or a
+    ValueError naming the file and what is wrong with it."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a {what}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}: not a {what}: not valid JSON ({e.msg} at column {e.colno})") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: not a {what}: expected a JSON object, got {type(doc).__name__}")
+    return doc

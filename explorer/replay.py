@@ -3,12 +3,12 @@ policy's episode on it) and `explorer episodes show` (a recorded episode, replay
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from explorer.config import EnvConfig
 from explorer.data.tasks import task_from_dict
 from explorer.env import ExplorerEnv
+from explorer.harness import read_episodes
 from explorer.render import render_action, render_observation
 from explorer.reward import RewardConfig
 from explorer.types import Episode, Task
@@ -61,13 +61,11 @@ def replay(task: Task, episode: Episode, env_cfg: EnvConfig, reward_cfg: RewardC
 
 def show_episode(path: Path, key: str) -> None:
     """Replay the episode of task id `key` (or the `key`-th line, 0-based) of an episodes.jsonl."""
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            d = json.loads(line)
-            if d["task_id"] == key or str(line_no - 1) == key:
-                task = task_from_dict(d["task"], str(path), line_no)
-                print(f"episode of policy {d['policy']} on task {task.id} ({path}:{line_no})\n{BUDGET_RULES}\n")
-                replay(task, Episode.from_dict(d), EnvConfig(**d["env_config"]), RewardConfig(**d["reward_config"]))
-                print_gold(task)
-                return
+    for i, d in enumerate(read_episodes(path)):
+        if d["task_id"] == key or str(i) == key:
+            task = task_from_dict(d["task"], str(path), i + 1)
+            print(f"episode of policy {d['policy']} on task {task.id} ({path}, episode {i})\n{BUDGET_RULES}\n")
+            replay(task, Episode.from_dict(d), EnvConfig(**d["env_config"]), RewardConfig(**d["reward_config"]))
+            print_gold(task)
+            return
     raise SystemExit(f"no episode for task id (or 0-based index) {key!r} in {path}")

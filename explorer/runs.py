@@ -56,3 +56,51 @@ def fetch_runs(cfg: TrackingConfig, run_ids: list[str], stage: str | None, last:
         if not token:
             break
     return runs[:last]
+
+
+def latest_grpo_seeds(cfg: TrackingConfig) -> tuple[list[Any], dict[str, Any]]:
+    """The most recent GRPO run of each seed (the latest pipeline's, or the latest `explorer grpo`),
+    and for each the latest `dev` evaluation of its best checkpoint (by the checkpoint path tag)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=resolve_uri(cfg))
+    exp = client.get_experiment_by_name(cfg.experiment)
+    if exp is None:
+        raise ValueError(f"no MLflow experiment {cfg.experiment!r} at {resolve_uri(cfg)}: run a stage first")
+    order = ["attributes.start_time DESC"]
+    by_seed: dict[str, Any] = {}
+    for r in client.search_runs([exp.experiment_id], "tags.stage = 'grpo'", order_by=order, max_results=200):
+        by_seed.setdefault(r.data.tags.get("seed", "?"), r)
+    runs = [by_seed[s] for s in sorted(by_seed)]
+    evals = {}
+    for r in runs:
+        ckpt = r.data.tags.get("checkpoint.best")
+        if ckpt:
+            found = client.search_runs(
+                [exp.experiment_id], f"tags.stage = 'eval' and tags.policy = '{ckpt}' and tags.tasks = 'dev'", order_by=order, max_results=1
+            )
+            if found:
+                evals[r.info.run_id] = found[0]
+    return runs, evals
+
+
+def grpo_seeds_table(runs: list[Any], evals: dict[str, Any]) -> str:
+    """Markdown: one column per seed's GRPO run: best step and val reward (what chose best.json),
+    the final dev F1 and tokens read of that checkpoint, and the checkpoint itself."""
+
+    def metric(run: Any, key: str, nd: int = 3) -> str:
+        return f"{run.data.metrics[key]:.{nd}f}" if run is not None and key in run.data.metrics else "-"
+
+    header = ["", *[f"seed {r.data.tags.get('seed', '?')}: {r.info.run_name} ({r.info.run_id[:8]})" for r in runs]]
+    rows = [
+        ["status", *[r.info.status for r in runs]],
+        ["best step", *[r.data.tags.get("best_step", "-") for r in runs]],
+        ["best val reward", *[metric(r, "best/val_reward") for r in runs]],
+        ["best val F1", *[metric(r, "best/val_f1") for r in runs]],
+        ["last train reward/mean", *[metric(r, "reward/mean") for r in runs]],
+        ["dev F1 (best.json)", *[metric(evals.get(r.info.run_id), "eval/f1") for r in runs]],
+        ["dev tokens read", *[metric(evals.get(r.info.run_id), "eval/avg_tokens_read", 1) for r in runs]],
+        ["checkpoint", *[r.data.tags.get("tinker.best_sampler_path") or r.data.tags.get("checkpoint.best", "-") for r in runs]],
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])

@@ -20,6 +20,51 @@ from typing import Any
 from explorer.config import TrackingConfig, project_root
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# MLflow's HTTP client retries a dead server for minutes by default; a stage says so within
+# seconds instead (check_reachable), and a server that dies mid-run costs a GRPO step at most
+# this much waiting before its metrics are kept for later (explorer/rl/state.py RunState.flush).
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+PROBE_TIMEOUT_S = 3.0
+
+
+class TrackingUnavailable(ValueError):
+    """The MLflow tracking server does not answer. A ValueError: the CLI prints it as one line and
+    exits 2 (fail fast: a stage that cannot record its run says so at once rather than train for
+    minutes and lose its MLflow record; `tracking.enabled: false` runs without MLflow)."""
+
+
+def uri_setting() -> str:
+    return "$MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI") else "tracking.uri in params.yaml"
+
+
+def unavailable(uri: str, error: BaseException | str) -> TrackingUnavailable:
+    return TrackingUnavailable(
+        f"the MLflow tracking server at {uri} ({uri_setting()}) does not answer ({error}); start it, point "
+        "MLFLOW_TRACKING_URI elsewhere (or unset it for the local sqlite store), or set tracking.enabled: false"
+    )
+
+
+def preflight(cfg: TrackingConfig) -> None:
+    """At the start of a stage or `explorer eval`: a tracking server that does not answer is an
+    error within seconds, before any work or output."""
+    if cfg.enabled:
+        check_reachable(resolve_uri(cfg))
+
+
+def check_reachable(uri: str) -> None:
+    """For an http(s) tracking URI, one request to its /health endpoint with a short timeout."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_S) as r:
+            if r.status != 200:
+                raise unavailable(uri, f"HTTP {r.status} from /health")
+    except OSError as e:
+        raise unavailable(uri, getattr(e, "reason", e)) from None
 
 
 def resolve_uri(cfg: TrackingConfig, root: Path | None = None) -> str:
@@ -120,7 +165,9 @@ def stage_run(cfg: TrackingConfig, run_name: str, tags: Mapping[str, str] | None
         return
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=resolve_uri(cfg))
+    uri = resolve_uri(cfg)
+    check_reachable(uri)  # fail fast, before the stage does any work
+    client = MlflowClient(tracking_uri=uri)
     exp_id = experiment_id(client, cfg)
     all_tags = {"mlflow.runName": run_name, **(tags or {})}
     parent = os.environ.get("EXPLORER_PARENT_RUN_ID")
@@ -137,7 +184,10 @@ def stage_run(cfg: TrackingConfig, run_name: str, tags: Mapping[str, str] | None
     try:
         yield Run(client, run.info.run_id)
     except BaseException:
-        client.set_terminated(run.info.run_id, status="FAILED")
+        try:  # the stage's own error matters more than a server that may have gone with it
+            client.set_terminated(run.info.run_id, status="FAILED")
+        except Exception as e:
+            print(f"note: could not mark MLflow run {run.info.run_id} FAILED at {uri}: {e}", file=sys.stderr)
         raise
     client.set_terminated(run.info.run_id, status="FINISHED")
 

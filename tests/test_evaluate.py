@@ -43,7 +43,7 @@ def test_eval_on_a_raw_file_writes_the_contract(tmp_path, tracking, capsys):
     (run,) = client.search_runs([client.get_experiment_by_name("tinker-explorer").experiment_id])
     assert run.data.params["policy"] == "heuristic" and run.data.metrics["eval/f1"] == 1.0
     assert run.data.metrics["eval/comparison/f1"] == 1.0 and run.info.status == "FINISHED"
-    assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"metrics.json", "predictions.json", "episodes.jsonl"}
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"metrics.json", "predictions.json", "episodes.jsonl", "viewer.html"}
 
 
 def test_eval_accepts_the_hub_layout(tmp_path, tracking):

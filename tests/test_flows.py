@@ -373,8 +373,8 @@ def test_real_dvc_stages_in_a_project_copy(prefect_harness, project: Path, share
     assert baseline.data.tags["mlflow.parentRunId"] == out["parent_run_id"]
     # grandchildren: the runs `explorer baseline` logged itself, one per policy
     assert {n for n, r in runs.items() if r.data.tags.get("mlflow.parentRunId") == baseline.info.run_id} == {
-        "eval-heuristic",
-        "eval-oracle",
+        "eval-heuristic-dev",
+        "eval-oracle-dev",
     }
     heuristic = json.loads((project / "reports" / "baseline" / "metrics.json").read_text())["heuristic"]
     parent = next(r for r in runs.values() if r.info.run_id == out["parent_run_id"])

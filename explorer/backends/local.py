@@ -207,7 +207,7 @@ def grpo_learner(params: Params, seed: int, init_path: Path, train: list[Task], 
     """The learner for one seed, starting from the SFT checkpoint, and what its run's fingerprint
     is made of: everything that shapes the run (params, seed, SFT weights, the tasks, the code)."""
     init = load_policy(init_path).weights
-    run_cfg = {k: v for k, v in asdict(params.grpo).items() if k not in ("out_dir", "checkpoint_every")}  # change no result
+    run_cfg = {k: v for k, v in asdict(params.grpo).items() if k not in ("out_dir", "checkpoint_every", "viewer_every")}  # change no result
     parts = ["grpo-local", run_cfg, seed, asdict(params.env), asdict(params.reward), init.tolist(), repr_hash((train, val)),
              code_hash(__name__, "explorer.rl.grpo")]  # fmt: skip
     return LocalLearner(params.grpo, init), parts

@@ -62,7 +62,7 @@ from explorer.types import Policy, PolicyFactory, Task
 
 # The Tinker backend takes its learning rate from tinker.grpo_lr and has no KL/entropy term or
 # local Adam passes; `out_dir` and `checkpoint_every` change where and how often, not what.
-LOCAL_ONLY_GRPO_KEYS = ("lr", "kl_coef", "entropy_coef", "epochs_per_step", "out_dir", "checkpoint_every")
+LOCAL_ONLY_GRPO_KEYS = ("lr", "kl_coef", "entropy_coef", "epochs_per_step", "out_dir", "checkpoint_every", "viewer_every")
 # tinker keys that change where a run talks to, how often it saves, what it keeps and how it is
 # priced, but not what it trains: changing them must not invalidate a paid run.
 NOT_SHAPING_KEYS = ("base_url", "sft_save_every", "grpo_save_every", "checkpoint_ttl_seconds", "keep_old_checkpoints", "prices")

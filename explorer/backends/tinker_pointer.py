@@ -5,7 +5,6 @@ on the pointer's sampler weights, many episodes in flight at once."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -14,7 +13,7 @@ from typing import Any
 
 from explorer.backends.tinker_sdk import service_session
 from explorer.config import TinkerConfig
-from explorer.io import atomic_write_json
+from explorer.io import atomic_write_json, read_json_object
 from explorer.policies.llm import LLMPolicy
 from explorer.types import PolicyFactory
 
@@ -39,11 +38,11 @@ def write_pointer(
 def is_tinker_pointer(path: Path | str) -> bool:
     """Whether a checkpoint path is a Tinker pointer file (else: a local policy checkpoint)."""
     path = Path(path)
-    return path.suffix == ".json" and path.is_file() and json.loads(path.read_text()).get("format") == TINKER_POINTER_FORMAT
+    return path.suffix == ".json" and path.is_file() and read_json_object(path, "checkpoint file").get("format") == TINKER_POINTER_FORMAT
 
 
 def read_pointer(path: Path | str) -> dict[str, Any]:
-    doc = json.loads(Path(path).read_text())
+    doc = read_json_object(path, "Tinker pointer file")
     if doc.get("format") != TINKER_POINTER_FORMAT:
         raise ValueError(f"{path}: not a Tinker pointer file (format {doc.get('format')!r}, expected {TINKER_POINTER_FORMAT!r})")
     for key in ("state_path", "sampler_path"):

@@ -167,27 +167,48 @@ def parse_record(obj: Any, file: str, line: int) -> RawRecord:
 
 
 def _iter_parsed(rows: Iterable[tuple[int, Any]], file: str, on_error: str, report: LoadReport) -> Iterator[RawRecord]:
+    first_line: dict[str, int] = {}  # record id -> the line it was first seen on
     for line_no, obj in rows:
         try:
             if isinstance(obj, DataError):
                 raise obj
-            yield parse_record(obj, file, line_no)
+            rec = parse_record(obj, file, line_no)
+            if rec.id in first_line:
+                # two answers for one id would overwrite each other in predictions.json
+                raise DataError(file, line_no, "_id", f"duplicate id {rec.id!r} (first on line {first_line[rec.id]})")
+            first_line[rec.id] = line_no
+            yield rec
             report.records += 1
         except DataError as e:
             if on_error == "stop":
                 raise
             report.skipped.append(str(e))
+    if not first_line and not report.skipped:
+        raise DataError(file, 0, "<file>", "no records (the file is empty or holds only blank lines)")
 
 
 def json_lines(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
+    """(line number, parsed JSON or the DataError that says why not) for each non-blank line. Lines
+    are read as bytes and decoded one by one, so a byte that is not UTF-8 is reported with its
+    line and column instead of failing the whole file."""
+    with path.open("rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield (
+                    line_no,
+                    DataError(str(path), line_no, "<bytes>", f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})"),
+                )
+                continue
             if not line.strip():
                 continue
             try:
                 yield line_no, json.loads(line)
             except json.JSONDecodeError as e:
                 yield line_no, DataError(str(path), line_no, "<json>", f"not valid JSON ({e.msg} at column {e.colno})")
+            except RecursionError:
+                yield line_no, DataError(str(path), line_no, "<json>", "nested too deeply to parse")
 
 
 def read_records(path: Path | str, on_error: str = "stop") -> tuple[list[RawRecord], LoadReport]:
@@ -195,9 +216,17 @@ def read_records(path: Path | str, on_error: str = "stop") -> tuple[list[RawReco
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such data file: {path}")
+    if path.is_dir():
+        raise DataError(str(path), 0, "<file>", "is a folder, not a data file")
     report = LoadReport(source=str(path), sha256=sha256_file(path))
     if path.suffix == ".json":
-        rows: Iterable[tuple[int, Any]] = enumerate(json.loads(path.read_text(encoding="utf-8")), start=1)
+        try:
+            doc = json.loads(path.read_bytes().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DataError(str(path), getattr(e, "lineno", 0), "<json>", f"not a JSON list of records ({e})") from None
+        if not isinstance(doc, list):
+            raise DataError(str(path), 1, "<json>", f"expected a list of records, got {type(doc).__name__}")
+        rows: Iterable[tuple[int, Any]] = enumerate(doc, start=1)
     else:
         rows = json_lines(path)
     return list(_iter_parsed(rows, str(path), on_error, report)), report

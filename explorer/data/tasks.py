@@ -7,7 +7,6 @@ raw file in either layout (chunked on the fly), so evaluation needs no prepare s
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -109,18 +108,54 @@ def task_to_dict(task: Task) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def task_from_dict(d: dict[str, Any], file: str = "<tasks>", line: int = 0) -> Task:
-    try:
-        chunks = tuple(Chunk(**c) for c in d["chunks"])
-        return Task(
-            id=d["id"], type=d["type"], question=d["question"], answer=d["answer"], chunks=chunks,
-            gold_chunk_ids=tuple(d["gold_chunk_ids"]), evidences=tuple(tuple(e) for e in d.get("evidences", [])),
-            answer_aliases=tuple(d.get("answer_aliases", ())),
-        )  # fmt: skip
-    except KeyError as e:
-        raise DataError(file, line, str(e.args[0]), "missing in prepared task") from e
-    except TypeError as e:
-        raise DataError(file, line, "chunks", f"malformed prepared chunk ({e})") from e
+_CHUNK_FIELDS = {
+    "id": int,
+    "title": str,
+    "text": str,
+    "n_tokens": int,
+    "preview": str,
+    "paragraph": int,
+    "first_sentence": int,
+    "n_sentences": int,
+}
+
+
+def task_from_dict(d: Any, file: str = "<tasks>", line: int = 0) -> Task:
+    """A prepared task (the format `task_to_dict` writes), checked field by field: anything else is
+    a DataError naming file, line and field, never a crash later in the env."""
+    if not isinstance(d, dict):
+        raise DataError(file, line, "<task>", f"expected a JSON object, got {type(d).__name__}")
+    for key in ("id", "type", "question", "answer"):
+        if key not in d:
+            raise DataError(file, line, key, "missing in prepared task")
+        if not isinstance(d[key], str):
+            raise DataError(file, line, key, f"expected a string, got {type(d[key]).__name__}")
+    raw_chunks = d.get("chunks")
+    if not isinstance(raw_chunks, list) or not raw_chunks:
+        raise DataError(file, line, "chunks", "missing, empty or not a list")
+    chunks = []
+    for i, c in enumerate(raw_chunks):
+        if not isinstance(c, dict) or set(c) != set(_CHUNK_FIELDS):
+            raise DataError(file, line, f"chunks[{i}]", f"expected an object with exactly {sorted(_CHUNK_FIELDS)}")
+        for key, tp in _CHUNK_FIELDS.items():
+            if not isinstance(c[key], tp) or isinstance(c[key], bool):
+                raise DataError(file, line, f"chunks[{i}].{key}", f"expected {tp.__name__}, got {type(c[key]).__name__}")
+        if c["id"] != i or c["n_tokens"] < 0:
+            raise DataError(file, line, f"chunks[{i}]", "chunk ids must be 0, 1, ... in order and n_tokens >= 0")
+        chunks.append(Chunk(**c))
+    gold = d.get("gold_chunk_ids")
+    if not isinstance(gold, list) or not all(isinstance(g, int) and not isinstance(g, bool) and 0 <= g < len(chunks) for g in gold):
+        raise DataError(file, line, "gold_chunk_ids", f"expected a list of chunk ids in 0..{len(chunks) - 1}")
+    evidences = d.get("evidences", [])
+    aliases = d.get("answer_aliases", [])
+    if not isinstance(evidences, list) or not all(isinstance(e, list) and all(isinstance(x, str) for x in e) for e in evidences):
+        raise DataError(file, line, "evidences", "expected a list of [subject, relation, object] string lists")
+    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+        raise DataError(file, line, "answer_aliases", "expected a list of strings")
+    return Task(
+        id=d["id"], type=d["type"], question=d["question"], answer=d["answer"], chunks=tuple(chunks), gold_chunk_ids=tuple(gold),
+        evidences=tuple(tuple(e) for e in evidences), answer_aliases=tuple(aliases),
+    )  # fmt: skip
 
 
 def _looks_prepared(obj: Any) -> bool:
@@ -133,18 +168,20 @@ def read_tasks(path: Path | str, cfg: DataConfig | None = None) -> list[Task]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such tasks file: {path}")
-    with path.open(encoding="utf-8") as f:
-        first = next((ln for ln in f if ln.strip()), "")
-    try:
-        prepared = _looks_prepared(json.loads(first))
-    except json.JSONDecodeError:
-        prepared = False
-    if prepared:
-        out = []
+    first = next((obj for _, obj in json_lines(path)), None) if path.is_file() else None
+    if _looks_prepared(first):
+        out: list[Task] = []
+        seen: dict[str, int] = {}
         for line_no, obj in json_lines(path):
             if isinstance(obj, DataError):
                 raise obj
-            out.append(task_from_dict(obj, str(path), line_no))
+            if not isinstance(obj, dict):
+                raise DataError(str(path), line_no, "<record>", f"expected a JSON object, got {type(obj).__name__}")
+            task = task_from_dict(obj, str(path), line_no)
+            if task.id in seen:
+                raise DataError(str(path), line_no, "id", f"duplicate id {task.id!r} (first on line {seen[task.id]})")
+            seen[task.id] = line_no
+            out.append(task)
         return out
     cfg = cfg or DataConfig()
     records, report = read_records(path, cfg.on_error)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from explorer.io import atomic_write_text
+from explorer.io import atomic_write_text, read_json_object
 from explorer.policies.features import FEATURES, ActionSet, action_set
 from explorer.types import Action, Observation
 
@@ -74,11 +74,16 @@ def save_policy(path: Path | str, weights: np.ndarray, meta: dict[str, Any]) -> 
 
 def load_policy(path: Path | str, greedy: bool = True) -> LocalPolicy:
     path = Path(path)
-    doc = json.loads(path.read_text())
+    doc = read_json_object(path, "local policy checkpoint")
     if doc.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a local policy checkpoint (format {doc.get('format')!r}, expected {CHECKPOINT_FORMAT!r})")
-    unknown = set(doc["weights"]) - set(FEATURES)
+    weights = doc.get("weights")
+    if not isinstance(weights, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v) for v in weights.values()
+    ):
+        raise ValueError(f"{path}: field 'weights': expected an object of finite numbers by feature name")
+    unknown = set(weights) - set(FEATURES)
     if unknown:
-        raise ValueError(f"{path}: weights for unknown features {sorted(unknown)} (checkpoint from another version?)")
-    w = np.array([doc["weights"].get(name, 0.0) for name in FEATURES])
+        raise ValueError(f"{path}: field 'weights': unknown features {sorted(unknown)} (checkpoint from another version?)")
+    w = np.array([float(weights.get(name, 0.0)) for name in FEATURES])
     return LocalPolicy(w, greedy=greedy)

@@ -32,13 +32,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from explorer.config import EnvConfig, GRPOConfig
+from explorer.data.tasks import task_to_dict
 from explorer.env import ExplorerEnv
 from explorer.harness import evaluate_policy
-from explorer.io import atomic_write_json
+from explorer.io import atomic_write_json, atomic_write_text
 from explorer.reward import RewardConfig
 from explorer.rl.state import STATE_FILE, RunState, mark_done, now_ms
 from explorer.rollout import EpisodeJob, run_episodes
+from explorer.tracking import TrackingUnavailable, uri_setting
 from explorer.types import Policy, PolicyFactory, Task
+from explorer.viewer import grpo_page
 
 RUN_OUTPUTS = ("best.json", "last.json", "history.json")
 
@@ -128,15 +131,22 @@ class GRPORun:
                 policies.append(policy)
         episodes = run_episodes(jobs, self.learner.workers)
         kept: list[tuple[Policy, float]] = []
-        n_kept = 0
-        for g in range(len(idx)):
+        n_kept, page = 0, []
+        for g, i in enumerate(idx):
             group = slice(g * cfg.group_size, (g + 1) * cfg.group_size)
             rewards_G = np.array([e.reward for e in episodes[group]])
             adv_G = group_advantages(rewards_G, cfg.normalize_advantages)
+            page.append({"task": task_to_dict(self.train_tasks[i]), "episodes": [e.to_dict() for e in episodes[group]],
+                         "rewards": rewards_G.tolist(), "advantages": None if adv_G is None else adv_G.tolist()})  # fmt: skip
             if adv_G is None:
                 continue
             n_kept += 1
             kept.extend(zip(policies[group], map(float, adv_G), strict=True))
+        step = self.state.step + 1
+        if cfg.viewer_every and (step % cfg.viewer_every == 0 or step == 1):  # the groups side by side, in the browser
+            atomic_write_text(
+                self.out_dir / "rollouts" / f"step{step:04d}.html", grpo_page(f"GRPO seed {self.seed}, step {step}", step, page)
+            )
         update = self.learner.update(kept) if kept else {}  # no kept group, no update: no loss/KL logged rather than zeros
 
         def mean(key: str) -> float:
@@ -170,13 +180,13 @@ class GRPORun:
         st = self.state
         st.learner, st.rng = self.learner.snapshot(st.step), self.rng.bit_generator.state
         st.save(self.state_path)
-        st.flush(tracker)
+        st.flush(tracker, self.log)
 
     # -------------------------------------------------------------- the loop
     def train(self, tracker: Any) -> dict[str, Any]:
         cfg, st = self.cfg, self.state
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        st.flush(tracker)  # anything a killed run had saved but not yet sent
+        st.flush(tracker, self.log)  # anything a killed run (or a dead tracking server) left unsent
         if not st.best:  # step 0: the SFT policy itself is the first candidate for best
             m = self.eval_val() | self.learner.step_metrics()
             self.write_best(0, m)
@@ -196,8 +206,16 @@ class GRPORun:
             if st.step % cfg.checkpoint_every == 0 or st.step == cfg.steps:
                 self.save(tracker)
         self.learner.write_checkpoint(self.out_dir / "last.json", {"stage": "grpo", "seed": self.seed, "step": st.step})
-        atomic_write_json(self.out_dir / "history.json", [{"step": k, **m} for k, m in st.history])
+        # wall-clock timings go to MLflow only: history.json is a DVC output and must be the same on every machine
+        atomic_write_json(
+            self.out_dir / "history.json", [{"step": k, **{n: v for n, v in m.items() if not n.startswith("time/")}} for k, m in st.history]
+        )
         result = {"best": st.best, "steps": st.step, "resumed_from": self.resumed_from}
+        if st.pending and not st.flush(tracker, self.log):  # keep state.json: the metrics live there until sent
+            raise TrackingUnavailable(
+                f"{len(st.pending)} step(s) of GRPO metrics could not be sent to MLflow ({uri_setting()}); they are kept in "
+                f"{self.state_path}. Training is done and kept: rerun the stage when the tracking server answers to send them"
+            )
         mark_done(self.out_dir, self.fingerprint, result)
         return result
 

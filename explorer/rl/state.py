@@ -67,12 +67,23 @@ class RunState:
         self.history.append([step, metrics])
         self.pending.append([step, {**metrics, "timestamp": now_ms}])
 
-    def flush(self, run: Any) -> None:
-        """Send the pending metrics to MLflow. Called only after the state that holds them is on
-        disk; re-sending the same (key, step, timestamp, value) after a crash adds no duplicate."""
-        for step, m in self.pending:
-            run.log_metrics({k: v for k, v in m.items() if k != "timestamp"}, step=int(step), timestamp=int(m["timestamp"]))
-        self.pending = []
+    def flush(self, run: Any, log: Callable[[str], None] = print) -> bool:
+        """Send the pending metrics to MLflow, oldest first. Called only after the state that holds
+        them is on disk; re-sending the same (key, step, timestamp, value) after a crash adds no
+        duplicate. If the server does not take them, the rest stay pending (and in the next saved
+        state) and go with a later flush: a tracking server that dies mid-run loses no metrics.
+        Returns whether everything was sent."""
+        while self.pending:
+            step, m = self.pending[0]
+            try:
+                run.log_metrics({k: v for k, v in m.items() if k != "timestamp"}, step=int(step), timestamp=int(m["timestamp"]))
+            except Exception as e:  # the server's, not ours: keep the metrics, train on
+                log(
+                    f"warning: MLflow did not take the metrics of step {step} ({type(e).__name__}); {len(self.pending)} step(s) kept for later"
+                )
+                return False
+            self.pending.pop(0)
+        return True
 
 
 def finished_result(run_dir: Path, expected: str, outputs: tuple[str, ...]) -> dict[str, Any] | None:

@@ -79,7 +79,7 @@ def evaluate_checkpoints(params: Params) -> dict[str, Any]:
                     raise FileNotFoundError(f"no checkpoint {path}: run the {name} stage first")
                 with open_policy(str(path), params) as (factory, workers):
                     per_seed[seed] = run_and_record(params, factory, str(path), tasks, label, layout.eval_dir(cfg, name, seed, split), seed=0,
-                                                    progress=False, run_name=f"eval-{name}-seed{seed}-{split}", train_seed=seed, workers=workers)  # fmt: skip
+                                                    progress=False, train_seed=seed, workers=workers)  # run name: eval-grpo-seed0-best-dev, ...  # fmt: skip
             first = next(iter(per_seed.values()))
             summary.setdefault(name, {})[split] = {
                 "seeds": list(by_seed),

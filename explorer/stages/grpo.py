@@ -64,13 +64,22 @@ def train_seeds(params: Params, make_learner: MakeLearner, cfg: GRPOConfig) -> i
                                  | (tinker.tinker_params(params) if params.train.backend == "tinker" else {}))  # fmt: skip
             result = run.train(mlrun)
             mlrun.log_artifact(plot_grpo_curves({f"seed {seed}": run.history}, out / "curves.png"))
-            tags = {"checkpoint.best": str((out / "best.json").resolve()), "checkpoint.last": str((out / "last.json").resolve()),
-                    "best_step": str(result["best"]["step"])}  # fmt: skip
+            best = result["best"]
+            # project-relative paths (never this machine's absolute ones); the files themselves as
+            # artifacts (local weights), or the tinker:// paths they point at (Tinker)
+            tags = {"checkpoint.best": str(out / "best.json"), "checkpoint.last": str(out / "last.json"), "best_step": str(best["step"])}
+            mlrun.log_metrics({"best/step": float(best["step"]), "best/val_reward": best["val/reward"], "best/val_f1": best["val/f1"]})
             if params.train.backend == "tinker":
-                tags["tinker.best_sampler_path"] = json.loads((out / "best.json").read_text())["sampler_path"]
+                for name in ("best", "last"):
+                    doc = json.loads((out / f"{name}.json").read_text())
+                    tags |= {f"tinker.{name}_sampler_path": doc["sampler_path"], f"tinker.{name}_state_path": doc["state_path"]}
+            else:
+                for name in ("best.json", "last.json"):
+                    mlrun.log_artifact(out / name, "checkpoint")
+            for page in sorted((out / "rollouts").glob("*.html")):
+                mlrun.log_artifact(page, "rollouts")
             mlrun.set_tags(tags)
         histories[f"seed {seed}"] = run.history
-        best = result["best"]
         print(
             f"grpo seed {seed}: best val/reward {best['val/reward']:.3f} (val/f1 {best['val/f1']:.3f}) at step {best['step']} -> {out}/best.json"
         )

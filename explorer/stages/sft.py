@@ -7,13 +7,13 @@ conversations, resumable per seed (explorer/backends/tinker.py).
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import asdict
 
 from explorer import layout
 from explorer.backends import local, tinker
 from explorer.config import Params
+from explorer.harness import read_episodes
 from explorer.policies.local import save_policy
 from explorer.stages import run_main
 from explorer.tracking import stage_run
@@ -23,7 +23,7 @@ def main(params: Params) -> int:
     demo_path = layout.demos_file(params.demos)
     if not demo_path.exists():
         raise FileNotFoundError(f"no demos at {demo_path}: run `dvc repro demos` (or `explorer demos`) first")
-    lines = [json.loads(ln) for ln in demo_path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    lines = read_episodes(demo_path)
     outs = {seed: layout.sft_checkpoint(params.sft, seed) for seed in params.train.seeds}
     if params.train.backend == "tinker":
         tinker.run_sft(params, lines, demo_path, outs)
@@ -41,7 +41,8 @@ def main(params: Params) -> int:
             # No run id in the file: the checkpoint stays a pure function of its inputs, so a rerun
             # that changes nothing leaves DVC nothing to redo downstream. MLflow links to it instead.
             save_policy(out, w, {"stage": "sft", "seed": seed, "params": asdict(cfg), "final": history[-1] if history else {}})
-            run.set_tags({"checkpoint": str(out.resolve())})
+            run.set_tags({"checkpoint": str(out)})  # project-relative; the file itself is the artifact
+            run.log_artifact(out, "checkpoint")
             print(f"sft seed {seed}: loss {history[-1]['sft/loss']:.4f} accuracy {history[-1]['sft/accuracy']:.3f} -> {out}")
     return 0
 
