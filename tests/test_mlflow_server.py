@@ -65,7 +65,12 @@ def test_runs_are_listed_by_the_server(mlflow_server, tmp_path, monkeypatch, cap
     assert {r.data.params["policy"] for r in runs} == {"heuristic", "read_all"}
     for r in runs:
         assert r.data.metrics["eval/n"] == 2 and "eval/avg_tokens_read" in r.data.metrics
-        assert {a.path for a in client.list_artifacts(r.info.run_id)} == {"metrics.json", "predictions.json", "episodes.jsonl", "viewer.html"}
+        assert {a.path for a in client.list_artifacts(r.info.run_id)} == {
+            "metrics.json",
+            "predictions.json",
+            "episodes.jsonl",
+            "viewer.html",
+        }
 
     # the REST API the UI itself uses
     body = json.dumps({"experiment_ids": [exp.experiment_id]}).encode()
