@@ -201,7 +201,8 @@ def weights_table(features: tuple[str, ...], sft: list[list[float]], grpo: list[
     """Per-feature weights after SFT and after GRPO (mean over seeds), the features GRPO moved
     most first: what GRPO changed in the learned policy."""
     s, g = [sum(col) / len(col) for col in zip(*sft, strict=True)], [sum(col) / len(col) for col in zip(*grpo, strict=True)]
-    order = sorted(range(len(features)), key=lambda i: -abs(g[i] - s[i]))
+    # rounded, then by name: features tied up to float noise (open&x = -answer&x) keep one order
+    order = sorted(range(len(features)), key=lambda i: (-round(abs(g[i] - s[i]), 6), features[i]))
     lines = ["| feature | after SFT | after GRPO | change |", "|---|---|---|---|"]
     lines += [f"| `{features[i]}` | {s[i]:+.3f} | {g[i]:+.3f} | {g[i] - s[i]:+.3f} |" for i in order[:top]]
     return lines
