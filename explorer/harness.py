@@ -29,7 +29,7 @@ from explorer.config import EnvConfig, Params
 from explorer.data.records import DataError, json_lines
 from explorer.data.tasks import task_from_dict, task_to_dict
 from explorer.env import ExplorerEnv
-from explorer.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from explorer.io import atomic_write_files, json_text, jsonl_text
 from explorer.layout import SPLITS
 from explorer.reward import RewardConfig
 from explorer.rollout import EpisodeJob, episode_rng, run_episodes
@@ -93,17 +93,28 @@ def evaluate_policy(
 
 
 def write_outputs(
-    out_dir: Path, tasks: list[Task], episodes: list[Episode], metrics: dict[str, Any], env_cfg: EnvConfig, reward_cfg: RewardConfig
+    out_dir: Path,
+    tasks: list[Task],
+    episodes: list[Episode],
+    metrics: dict[str, Any],
+    env_cfg: EnvConfig,
+    reward_cfg: RewardConfig,
+    viewer_title: str | None = None,
 ) -> None:
+    """episodes.jsonl, predictions.json, metrics.json (and, with `viewer_title`, viewer.html),
+    written as one set: a failure leaves all the previous files, never a mix."""
     task_by_id = {t.id: t for t in tasks}
     # "reward" is the episode's reward value; the configs go under their own keys
     configs = {"env_config": asdict(env_cfg), "reward_config": asdict(reward_cfg)}
-    atomic_write_jsonl(
-        out_dir / "episodes.jsonl",
-        ({**e.to_dict(), **configs, "task": task_to_dict(task_by_id[e.task_id])} for e in episodes),
-    )
-    atomic_write_json(out_dir / "predictions.json", {e.task_id: e.answer or "" for e in episodes})
-    atomic_write_json(out_dir / "metrics.json", metrics)
+    lines = [{**e.to_dict(), **configs, "task": task_to_dict(task_by_id[e.task_id])} for e in episodes]
+    texts = {
+        out_dir / "episodes.jsonl": jsonl_text(lines),
+        out_dir / "predictions.json": json_text({e.task_id: e.answer or "" for e in episodes}),
+        out_dir / "metrics.json": json_text(metrics),
+    }
+    if viewer_title is not None:
+        texts[out_dir / VIEWER_FILE] = eval_page(viewer_title, lines, metrics)
+    atomic_write_files(texts)
 
 
 def summary_line(policy: str, tasks_label: str, m: dict[str, Any], seconds: float) -> str:
@@ -147,17 +158,6 @@ def eval_run_name(policy: str, tasks_label: str) -> str:
     return f"eval-{short_name(policy)}-{tasks}"
 
 
-def write_viewer(
-    out_dir: Path, tasks: list[Task], episodes: list[Episode], title: str, metrics: dict[str, Any], env_cfg: EnvConfig
-) -> Path:
-    """DIR/viewer.html, the rollout viewer of these episodes (explorer/viewer.py)."""
-    task_by_id = {t.id: t for t in tasks}
-    lines = [{**e.to_dict(), "env_config": asdict(env_cfg), "task": task_to_dict(task_by_id[e.task_id])} for e in episodes]
-    path = out_dir / VIEWER_FILE
-    atomic_write_text(path, eval_page(title, lines, metrics))
-    return path
-
-
 def run_and_record(
     params: Params,
     factory: PolicyFactory,
@@ -197,8 +197,7 @@ def run_and_record(
         metrics, episodes = evaluate_policy(tasks, factory, policy, params.env, params.reward, seed, progress, workers)
         seconds = time.perf_counter() - t0
         metrics = {"policy": policy, "tasks": tasks_label, "eval_seed": seed, "train_seed": train_seed, **metrics}
-        write_outputs(out_dir, tasks, episodes, metrics, params.env, params.reward)
-        write_viewer(out_dir, tasks, episodes, f"eval {short_name(policy)} on {tasks_label}", metrics, params.env)
+        write_outputs(out_dir, tasks, episodes, metrics, params.env, params.reward, f"eval {short_name(policy)} on {tasks_label}")
         print(summary_line(policy, tasks_label, metrics, seconds))
         run.log_metrics({**flat_metrics(metrics), "eval/seconds": seconds})
         for name in ("metrics.json", "predictions.json", "episodes.jsonl", VIEWER_FILE):

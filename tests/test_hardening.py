@@ -195,6 +195,34 @@ def test_atomic_write_leaves_the_old_file_when_the_write_itself_fails(tmp_path, 
     assert json.loads(target.read_text()) == {"old": 1} and [p.name for p in tmp_path.iterdir()] == ["m.json"]
 
 
+def test_an_eval_that_runs_out_of_disk_leaves_the_previous_set_or_none(tmp_path, monkeypatch, capsys):
+    # the disk fills while the third of the four outputs is written: no file of the new set may
+    # land, neither beside the previous outputs nor in a folder that had none
+    real_fsync, calls = os.fsync, []
+
+    def full_disk_on_third(fd):
+        calls.append(fd)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_fsync(fd)
+
+    tasks = write_jsonl(tmp_path / "t.jsonl", [raw_record()])
+    old = tmp_path / "old"
+    assert _eval(tasks, old) == 0
+    before = {p.name: p.read_bytes() for p in old.iterdir()}
+    assert set(before) == {"episodes.jsonl", "metrics.json", "predictions.json", "viewer.html"}
+    monkeypatch.setattr(os, "fsync", full_disk_on_third)
+    tasks2 = write_jsonl(tmp_path / "t2.jsonl", [raw_record(_id="other")])
+    assert _eval(tasks2, old) == 1
+    assert "No space left on device" in _one_line_error(capsys.readouterr().err)
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == before
+    calls.clear()
+    new = tmp_path / "new"
+    assert _eval(tasks2, new) == 1
+    assert "No space left on device" in _one_line_error(capsys.readouterr().err)
+    assert not new.exists() or list(new.iterdir()) == []
+
+
 def test_no_traceback_from_a_stage_process(tmp_path):
     (tmp_path / "params.yaml").write_text("data:\n  source: local:/nonexistent/folder\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
