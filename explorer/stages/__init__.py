@@ -28,7 +28,10 @@ def guarded(body: Callable[[], int]) -> int:
         return BAD_INPUT_EXIT
     except OSError as e:
         where = f" ({e.filename})" if e.filename else ""
-        print(f"error: {e.strerror or e}{where}; no file was left half-written (each output holds its previous version or a whole new one)", file=sys.stderr)
+        print(
+            f"error: {e.strerror or e}{where}; no file was left half-written (each output holds its previous version or a whole new one)",
+            file=sys.stderr,
+        )
         return 1
 
 
