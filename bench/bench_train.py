@@ -10,7 +10,6 @@ memory (max RSS) of every stage process.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
