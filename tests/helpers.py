@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
+
 SHARED_2WIKI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "2wiki"
 
 
@@ -46,6 +48,20 @@ def hub_record(raw: dict) -> dict:
 def write_jsonl(path: Path, rows: list) -> Path:
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows), encoding="utf-8")
     return path
+
+
+def tiny_project(root: Path, n_train: int, n_dev: int, params: dict) -> Path:
+    """root/src/{train,dev}.jsonl of tiny records, and root/project/params.yaml reading them
+    (`data.source` set here; `params` gives the rest). Returns the project folder."""
+    src = root / "src"
+    src.mkdir(parents=True)
+    write_jsonl(src / "train.jsonl", tiny_records(n_train, "t"))
+    write_jsonl(src / "dev.jsonl", tiny_records(n_dev, "d"))
+    project = root / "project"
+    project.mkdir()
+    data = {"source": f"local:{src}", **params.get("data", {})}
+    (project / "params.yaml").write_text(yaml.safe_dump({**params, "data": data}))
+    return project
 
 
 def tiny_records(n: int, prefix: str) -> list[dict]:

@@ -17,8 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
-from helpers import tiny_records, write_jsonl
+from helpers import tiny_project
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = 14
@@ -62,15 +61,9 @@ def _step(state: Path) -> int:
 
 
 def test_metrics_survive_a_tracking_server_that_dies_mid_run(tmp_path):
-    src = tmp_path / "src"
-    src.mkdir()
-    write_jsonl(src / "train.jsonl", tiny_records(24, "t"))
-    write_jsonl(src / "dev.jsonl", tiny_records(6, "d"))
-    project = tmp_path / "project"
-    project.mkdir()
-    params = {"data": {"source": f"local:{src}", "val_size": 4}, "demos": {"n_demos": 20}, "train": {"seeds": [0]}, "sft": {"epochs": 3},
+    params = {"data": {"val_size": 4}, "demos": {"n_demos": 20}, "train": {"seeds": [0]}, "sft": {"epochs": 3},
               "grpo": {"steps": STEPS, "batch_size": 6, "group_size": 24, "eval_every": 5, "temperature": 1.5}}  # fmt: skip
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    project = tiny_project(tmp_path, 24, 6, params)
     store, port = tmp_path / "store", _free_port()
     store.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"}

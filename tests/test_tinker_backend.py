@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from helpers import run_task, tiny_records, write_jsonl
+from helpers import run_task, tiny_project
 
 tinker = pytest.importorskip("tinker")
 from tinker_standin import StandIn  # noqa: E402
@@ -232,14 +232,7 @@ def run_stage(project: Path, *args: str) -> tuple[int, str]:
 def sft_project(standin, tmp_path_factory) -> tuple[Path, str]:
     """A tiny project after prepare -> demos -> sft on the stand-in (and the stages' output)."""
     root = tmp_path_factory.mktemp("tinker_project")
-    src = root / "src"
-    src.mkdir()
-    write_jsonl(src / "train.jsonl", tiny_records(12, "t"))
-    write_jsonl(src / "dev.jsonl", tiny_records(4, "d"))
-    project = root / "project"
-    project.mkdir()
-    params = {"data": {"source": f"local:{src}", "val_size": 3}, "tracking": {"uri": "sqlite:///mlflow.db"}, **PARAMS}
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    project = tiny_project(root, 12, 4, {"data": {"val_size": 3}, "tracking": {"uri": "sqlite:///mlflow.db"}, **PARAMS})
     logs = ""
     for stage in (["data", "build"], ["demos"], ["sft"]):
         rc, out = run_stage(project, *stage)
