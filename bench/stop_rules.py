@@ -29,9 +29,9 @@ from explorer.config import load_params
 from explorer.data.tasks import resolve_tasks
 from explorer.harness import evaluate_policy
 from explorer.io import atomic_write_text
-from explorer.policies.baselines import MAX_OPENS, read_passages
+from explorer.policies.baselines import MAX_OPENS, affordable, most_relevant, read_passages
 from explorer.policies.local import load_policy
-from explorer.reader import answer_question, is_sufficient, relevance
+from explorer.reader import answer_question, is_sufficient
 from explorer.reward import token_f1
 from explorer.types import Answer, Episode, Observation, Open, Task
 
@@ -47,7 +47,7 @@ def stop_rule(partial_cap: int, none_cap: int):
     def act(obs: Observation, rng: random.Random):
         read = read_passages(obs)
         k = sum(c.opened for c in obs.chunks)
-        candidates = [c for c in obs.chunks if not c.opened and c.n_tokens <= obs.budget_left]
+        candidates = affordable(obs)
         answer = Answer(answer_question(obs.question, read))
         if not candidates or obs.max_steps - obs.step <= 1 or (read and is_sufficient(obs.question, read)):
             return answer
@@ -55,8 +55,7 @@ def stop_rule(partial_cap: int, none_cap: int):
         has_answer = bool(read) and answer.text != answer_question(obs.question, [])
         if k >= (partial_cap if has_answer else none_cap):
             return answer
-        # max() keeps the first of equal scores: the heuristic's tie-break
-        return Open(max(candidates, key=lambda c: relevance(obs.question, c.title, c.preview, read)).id)
+        return most_relevant(obs, read, candidates)
 
     return lambda task: act
 

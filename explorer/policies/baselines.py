@@ -24,7 +24,7 @@ def _answer(obs: Observation) -> Answer:
     return Answer(answer_question(obs.question, read_passages(obs)))
 
 
-def _affordable(obs: Observation) -> list[int]:
+def affordable(obs: Observation) -> list[int]:
     return [c.id for c in obs.chunks if not c.opened and c.n_tokens <= obs.budget_left]
 
 
@@ -33,7 +33,7 @@ def _steps_left(obs: Observation) -> int:
 
 
 def random_act(obs: Observation, rng: random.Random) -> Action:
-    candidates = _affordable(obs)
+    candidates = affordable(obs)
     n_opened = sum(c.opened for c in obs.chunks)
     stop = n_opened > 0 and rng.random() < RANDOM_STOP_PROB
     if not candidates or stop or _steps_left(obs) <= 1:
@@ -44,9 +44,15 @@ def random_act(obs: Observation, rng: random.Random) -> Action:
 def heuristic_act(obs: Observation, rng: random.Random) -> Action:
     read = read_passages(obs)
     n_opened = sum(c.opened for c in obs.chunks)
-    candidates = _affordable(obs)
+    candidates = affordable(obs)
     if not candidates or n_opened >= MAX_OPENS or _steps_left(obs) <= 1 or (read and is_sufficient(obs.question, read)):
         return _answer(obs)
+    return most_relevant(obs, read, candidates)
+
+
+def most_relevant(obs: Observation, read: list[tuple[str, str]], candidates: list[int]) -> Open:
+    """The heuristic's next open: the candidate chunk whose title and preview are most relevant to
+    the question given what was read."""
     views = {c.id: c for c in obs.chunks}
     # max() keeps the first of equal scores, so ties go to the lower chunk id: deterministic.
     best = max(candidates, key=lambda cid: relevance(obs.question, views[cid].title, views[cid].preview, read))
@@ -54,7 +60,7 @@ def heuristic_act(obs: Observation, rng: random.Random) -> Action:
 
 
 def read_all_act(obs: Observation, rng: random.Random) -> Action:
-    candidates = _affordable(obs)
+    candidates = affordable(obs)
     if not candidates or _steps_left(obs) <= 1:
         return _answer(obs)
     return Open(candidates[0])
