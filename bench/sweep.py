@@ -4,6 +4,7 @@ F1 vs tokens read of SFT and GRPO (mean ± std over seeds) beside the rule basel
 
     python bench/sweep.py reward.cost_coef 0.25 1.0      # the reading-cost frontier over λ
     python bench/sweep.py data.max_chunk_tokens 128 0    # the chunking study
+    python bench/sweep.py env.previews paragraph+cues    # cue marks per chunk in the free text
 
 Each value other than the workspace's own is `dvc exp run --temp -n sweep-<key>-<value> -S
 <key>=<value>` (a temporary copy of the repo; DVC reruns only the stages that read the key); the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,19 +27,27 @@ import dvc.api
 from explorer import layout
 from explorer.config import load_params
 from explorer.io import atomic_write_json, atomic_write_text
-from explorer.plots import plot_sweep
+from explorer.plots import plot_sweep, sweep_order
 
 ROOT = Path(__file__).resolve().parents[1]
 POINT_KEYS = ("f1", "em", "avg_tokens_read", "avg_reward")
 
 
 def exp_name(key: str, value: str) -> str:
-    return f"sweep-{key}-{value}".replace(".", "_")
+    return re.sub(r"[^A-Za-z0-9_-]", "_", f"sweep-{key}-{value}")
 
 
 def own_value(params: object, key: str) -> str:
     section, name = key.split(".")
-    return f"{getattr(getattr(params, section), name):g}"
+    value = getattr(getattr(params, section), name)
+    return value if isinstance(value, str) else f"{value:g}"
+
+
+def same_value(a: str, b: str) -> bool:
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return a == b
 
 
 def read_metrics(rev: str | None, path: Path) -> dict:
@@ -57,7 +67,7 @@ def main() -> int:
     split, own = params.baseline.split, own_value(params, args.key)
     runs: dict[str, str | None] = {own: None}
     for value in args.values:
-        if float(value) == float(own):
+        if same_value(value, own):
             continue
         name = exp_name(args.key, value)
         if not args.reuse:
@@ -67,7 +77,7 @@ def main() -> int:
             )
         runs[value] = name
     points, baselines = [], {}
-    for value, rev in sorted(runs.items(), key=lambda kv: float(kv[0])):
+    for value, rev in sorted(runs.items(), key=lambda kv: sweep_order(kv[0])):
         learned = read_metrics(rev, layout.eval_metrics(params.evaluate))
         base = read_metrics(rev, layout.baseline_metrics(params.baseline))
         baselines[value] = {p: {k: base[p][k] for k in ("f1", "em", "avg_tokens_read")} for p in base}

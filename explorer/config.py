@@ -58,6 +58,9 @@ class DataConfig:
             raise ConfigError("data.max_chunk_tokens must be 0 (one chunk per sentence) or >= 8, and data.preview_tokens >= 0")
 
 
+PREVIEW_MODES = ("paragraph", "paragraph+cues", "chunk")
+
+
 @dataclass(frozen=True)
 class EnvConfig:
     budget: int = 2000  # Qwen3 tokens the agent may spend on opened text and notes
@@ -65,14 +68,15 @@ class EnvConfig:
     max_steps: int = 100
     max_note_tokens: int = 64
     # What is shown for free: one preview per paragraph, its chunks listed under it with their
-    # costs (so finer chunks do not buy free reading), or (chunk) one preview per chunk.
+    # costs (so finer chunks do not buy free reading); paragraph+cues: the same, each chunk's cost
+    # followed by its cue marks (explorer/cues.py); or (chunk) one preview per chunk.
     previews: str = "paragraph"
 
     def __post_init__(self) -> None:
         if self.budget < 1 or self.max_steps < 1 or self.max_note_tokens < 1:
             raise ConfigError("env.budget, env.max_steps and env.max_note_tokens must be >= 1")
-        if self.previews not in ("paragraph", "chunk"):
-            raise ConfigError(f"env.previews must be paragraph or chunk, got {self.previews!r}")
+        if self.previews not in PREVIEW_MODES:
+            raise ConfigError(f"env.previews must be one of {', '.join(PREVIEW_MODES)}, got {self.previews!r}")
 
 
 @dataclass(frozen=True)

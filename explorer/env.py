@@ -27,6 +27,7 @@ from functools import lru_cache
 
 from explorer import tokens
 from explorer.config import EnvConfig
+from explorer.cues import chunk_cues
 from explorer.render import render_observation
 from explorer.reward import RewardConfig, episode_reward, exact_match, token_f1
 from explorer.types import (
@@ -52,16 +53,22 @@ def shown_tokens(task: Task, cfg: EnvConfig) -> int:
     return tokens.count(render_observation(ExplorerEnv(task, cfg).initial_observation()))
 
 
-def _chunk_layout(task: Task, previews: str) -> tuple[list[int], list[str]]:
-    """Each chunk's position within its paragraph, and the preview shown for it: its paragraph's
-    first chunk's preview (previews: paragraph) or its own (previews: chunk)."""
-    positions, shown, first_preview, count = [], [], {}, {}
+def _chunk_layout(task: Task, previews: str) -> tuple[list[int], list[str], list[tuple[str, ...]]]:
+    """Each chunk's position within its paragraph, the preview shown for it (its paragraph's
+    first chunk's preview with previews paragraph[+cues], its own with previews chunk) and its
+    cue marks (previews paragraph+cues only)."""
+    positions, shown, cues, first_preview, count = [], [], [], {}, {}
+    n_in_paragraph = {}
+    for c in task.chunks:
+        n_in_paragraph[c.paragraph] = n_in_paragraph.get(c.paragraph, 0) + 1
     for c in task.chunks:
         positions.append(count.get(c.paragraph, 0))
         count[c.paragraph] = positions[-1] + 1
         first_preview.setdefault(c.paragraph, c.preview)
-        shown.append(first_preview[c.paragraph] if previews == "paragraph" else c.preview)
-    return positions, shown
+        shown.append(c.preview if previews == "chunk" else first_preview[c.paragraph])
+        # marks tell a paragraph's chunks apart; a one-chunk paragraph has nothing to tell apart
+        cues.append(chunk_cues(c.text) if previews == "paragraph+cues" and n_in_paragraph[c.paragraph] > 1 else ())
+    return positions, shown, cues
 
 
 class ExplorerEnv:
@@ -81,7 +88,7 @@ class ExplorerEnv:
         self.stop_reason: StopReason | None = None
         self.answer: str | None = None
         self.final_metrics: dict[str, float] = {}
-        self._positions, self._previews = _chunk_layout(task, self.cfg.previews)
+        self._positions, self._previews, self._cues = _chunk_layout(task, self.cfg.previews)
 
     @property
     def done(self) -> bool:
@@ -96,7 +103,7 @@ class ExplorerEnv:
         return Observation(
             question=self.task.question,
             chunks=tuple(
-                ChunkView(c.id, c.title, self._previews[i], c.n_tokens, c.id in opened, c.paragraph, self._positions[i])
+                ChunkView(c.id, c.title, self._previews[i], c.n_tokens, c.id in opened, c.paragraph, self._positions[i], self._cues[i])
                 for i, c in enumerate(self.task.chunks)
             ),
             opened=tuple((i, self.task.chunks[i].text) for i in self.visible_ids),

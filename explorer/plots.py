@@ -94,6 +94,14 @@ def plot_comparison(baselines: dict[str, Any], learned: dict[str, Any], split: s
     return save_figure(fig, path)
 
 
+def sweep_order(value: str) -> tuple[int, float, str]:
+    """Numeric sweep values in numeric order; text values (env.previews ...) after them, by name."""
+    try:
+        return 0, float(value), ""
+    except ValueError:
+        return 1, 0.0, value
+
+
 def plot_sweep(doc: dict[str, Any], path: Path) -> Path:
     """F1 vs tokens read: the rule baselines, and SFT / GRPO at each value of a swept param with
     their seed spread (bench/sweep.py)."""
@@ -107,7 +115,7 @@ def plot_sweep(doc: dict[str, Any], path: Path) -> Path:
             label = f"{name}{f' @ {value}' if value else ''} ({m['f1']:.3f}, {m['avg_tokens_read']:.0f} tok)"
             ax.plot(m["avg_tokens_read"], m["f1"], markers.get(name, "o"), color=f"{0.2 + 0.25 * j:.2f}", ms=7, label=label)
     for i, name in enumerate(("sft", "grpo")):
-        pts = sorted((p for p in doc["points"] if p["policy"] == name), key=lambda p: float(p["value"]))
+        pts = sorted((p for p in doc["points"] if p["policy"] == name), key=lambda p: sweep_order(p["value"]))
         if not pts:
             continue
         xs, ys = [p["avg_tokens_read"]["mean"] for p in pts], [p["f1"]["mean"] for p in pts]

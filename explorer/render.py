@@ -67,16 +67,20 @@ def render_observation(obs: Observation) -> str:
         f"Budget: {obs.budget_left} of {obs.budget} tokens left. Step {obs.step + 1} of {obs.max_steps}.",
         "",
     ]
-    if obs.previews == "paragraph":
+    if obs.previews in ("paragraph", "paragraph+cues"):
         # One preview per paragraph; its chunks listed under it with their costs, so finer chunks
-        # add only an id and a number each to the free text, never more preview.
-        lines.append("Paragraphs: title: preview ... [chunk ids] each chunk's cost in tokens (* = opened)")
+        # add only an id and a number each to the free text, never more preview (with cues: and
+        # each chunk's cue marks, a word or two from a fixed list).
+        if obs.previews == "paragraph":
+            lines.append("Paragraphs: title: preview ... [chunk ids] each chunk's cost in tokens (* = opened)")
+        else:
+            lines.append("Paragraphs: title: preview ... [chunk ids] each chunk's cost in tokens (* = opened):what it mentions")
         by_paragraph: dict[int, list] = {}
         for c in obs.chunks:
             by_paragraph.setdefault(c.paragraph, []).append(c)
         for chunks in by_paragraph.values():
             ids = f"[{chunks[0].id}]" if len(chunks) == 1 else f"[{chunks[0].id}-{chunks[-1].id}]"  # a paragraph's ids are consecutive
-            costs = "/".join(f"{c.n_tokens}{'*' if c.opened else ''}" for c in chunks)
+            costs = "/".join(f"{c.n_tokens}{'*' if c.opened else ''}{':' + ','.join(c.cues) if c.cues else ''}" for c in chunks)
             lines.append(f"{chunks[0].title}: {' '.join(chunks[0].preview.split())} ... {ids} {costs}")
     else:
         lines.append("Chunks ([id] title (cost in tokens): preview):")

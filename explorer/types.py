@@ -133,6 +133,7 @@ class ChunkView:
     opened: bool
     paragraph: int = 0  # index of the source paragraph
     position: int = 0  # the chunk's index within its paragraph (0: the paragraph's first chunk)
+    cues: tuple[str, ...] = ()  # env.previews paragraph+cues: the chunk's cue marks (explorer/cues.py)
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ class Observation:
     step: int
     max_steps: int
     last_error: str | None = None  # why the previous action was refused, if it was
-    previews: str = "paragraph"  # env.previews: one preview per paragraph, or one per chunk
+    previews: str = "paragraph"  # env.previews: one preview per paragraph (+ cue marks per chunk), or one per chunk
 
 
 @dataclass(frozen=True)

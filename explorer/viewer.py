@@ -32,7 +32,7 @@ def task_view(task: Mapping[str, Any], previews: str = "paragraph") -> dict[str,
     for c in task.get("chunks", ()):
         first = c.get("paragraph") not in seen
         seen.add(c.get("paragraph"))
-        shown = c.get("preview", "") if previews != "paragraph" or first else "(its paragraph's preview)"
+        shown = c.get("preview", "") if previews == "chunk" or first else "(its paragraph's preview)"
         chunks.append([c["id"], c.get("title", ""), shown, c.get("n_tokens", 0), c["id"] in gold])
     return {
         "id": task["id"],

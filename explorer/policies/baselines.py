@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 
 from explorer.reader import answer_question, is_sufficient, relevance
+from explorer.reader.ranking import needed_cues
 from explorer.reward import normalize_answer
 from explorer.types import Action, Answer, Observation, Open, Task
 
@@ -52,11 +53,17 @@ def heuristic_act(obs: Observation, rng: random.Random) -> Action:
 
 def most_relevant(obs: Observation, read: list[tuple[str, str]], candidates: list[int]) -> Open:
     """The heuristic's next open: the candidate chunk whose title and preview are most relevant to
-    the question given what was read."""
+    the question given what was read; among equally relevant chunks (a paragraph's chunks share
+    its preview) one whose cue marks (env.previews paragraph+cues) name a fact the question needs."""
     views = {c.id: c for c in obs.chunks}
-    # max() keeps the first of equal scores, so ties go to the lower chunk id: deterministic.
-    best = max(candidates, key=lambda cid: relevance(obs.question, views[cid].title, views[cid].preview, read))
-    return Open(best)
+    need = needed_cues(obs.question, tuple(read))
+
+    def key(cid: int) -> tuple[float, bool]:
+        v = views[cid]
+        return relevance(obs.question, v.title, v.preview, read), bool(need.intersection(v.cues))
+
+    # max() keeps the first of equal keys, so ties go to the lower chunk id: deterministic.
+    return Open(max(candidates, key=key))
 
 
 def read_all_act(obs: Observation, rng: random.Random) -> Action:

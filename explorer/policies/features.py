@@ -17,7 +17,7 @@ import numpy as np
 
 from explorer.policies.baselines import read_passages
 from explorer.reader import answer_question, is_sufficient, relevance
-from explorer.reader.ranking import RelevanceParts, relevance_parts
+from explorer.reader.ranking import RelevanceParts, needed_cues, relevance_parts
 from explorer.reward import normalize_answer
 from explorer.types import Action, Answer, Observation, Open
 
@@ -52,6 +52,10 @@ FEATURES: tuple[str, ...] = (
     "open.position0&q_chain",
     "open.position0&q_compare",
     "open.tokens_per_100",
+    "open.cue_needed",
+    "open.cue_needed&read_before",
+    "open.cue_needed&stuck",
+    "open.cue_other",
     *(f"answer&k={k}" for k in range(K_BUCKETS)),
     "answer&sufficient",
     "answer.is_rules_answer",
@@ -152,6 +156,7 @@ def action_set(obs: Observation) -> ActionSet:
     for c in obs.chunks:
         if c.opened:
             last_open_pos[c.paragraph] = max(last_open_pos.get(c.paragraph, -1), c.position)
+    needed = needed_cues(obs.question, read)
     read_elsewhere = {p: _norm(" ".join(t for cid, t in obs.opened if views[cid].paragraph != p)) for p in paragraphs}
     for c in candidates:
         pt = parts[c.paragraph]
@@ -190,6 +195,13 @@ def action_set(obs: Observation) -> ActionSet:
         x[fi["open.position0&q_chain"]] = float(first and pt.q_kind == "chain")
         x[fi["open.position0&q_compare"]] = float(first and pt.q_kind in ("compare", "same"))
         x[fi["open.tokens_per_100"]] = c.n_tokens / 100.0
+        # cue marks (zero unless env.previews is paragraph+cues): the chunk says it states a fact
+        # the plan needs, e.g. "died" for a place of death, "parent" for a father
+        cue_needed = bool(needed.intersection(c.cues))
+        x[fi["open.cue_needed"]] = float(cue_needed)
+        x[fi["open.cue_needed&read_before"]] = float(cue_needed and pt.read_before)
+        x[fi["open.cue_needed&stuck"]] = float(cue_needed and pt.stuck)
+        x[fi["open.cue_other"]] = float(bool(c.cues) and not cue_needed)
         actions.append(Open(c.id))
         rows.append(x)
 

@@ -126,3 +126,22 @@ def _plan_state(question: str, read: tuple[tuple[str, str], ...]) -> tuple[tuple
             elif q.attr and read_attr(q.attr, para)[1] is None:
                 stuck.add(para.title)
     return tuple(names_out), frozenset(stuck)
+
+
+# Which cue marks (explorer/cues.py, env.previews paragraph+cues) state what a question's plan
+# reads: the relations it follows (q.via) and the attribute it reads at the end (q.attr).
+NEEDED_CUES: dict[str, tuple[str, ...]] = {
+    "birth": ("born",), "birthplace": ("born",), "death": ("died",), "deathplace": ("died",),
+    "lifespan": ("born", "died"), "burial": ("buried",),
+    "father": ("parent",), "mother": ("parent",), "sibling": ("parent", "child"), "child": ("child",),
+    "spouse": ("married",), "husband": ("married",), "wife": ("married",),
+    "director": ("directed",), "composer": ("music",), "producer": ("produced",),
+    "founder": ("founded",), "publisher": ("published",),
+}  # fmt: skip
+
+
+@lru_cache(maxsize=100_000)
+def needed_cues(question: str, read: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    """The cue marks that name a fact `question`'s plan needs, given what was read."""
+    q = parse_question(question, merge_chunks(read))
+    return frozenset(cue for step in (*q.via, q.attr) for cue in NEEDED_CUES.get(step, ()))
