@@ -177,7 +177,8 @@ def results_markdown(
         "Plots: `plots/frontier.png` (F1 vs tokens read), `plots/comparison.png` (F1 per question type),",
         "`plots/grpo_curves.png` (GRPO training curves per seed, written by the grpo stage).",
         "The reading-cost frontier over λ (`python bench/sweep.py reward.cost_coef 0.25 1.0`, DVC experiments) is in",
-        "`sweep-reward.cost_coef.md`; where the learned points sit against stop rules of the heuristic: `stop_rules.md`.",
+        "`sweep-reward.cost_coef.md`; where the learned points sit against stop rules of the heuristic: `stop_rules.md`;",
+        "with cue marks per chunk in the free text (`env.previews: paragraph+cues`): `sweep-env.previews.md`.",
         "",
     ]
     return "\n".join(lines)
