@@ -23,6 +23,7 @@ Stepping a finished env is a programming error and raises RuntimeError.
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import lru_cache
 
 from explorer import tokens
@@ -58,9 +59,7 @@ def _chunk_layout(task: Task, previews: str) -> tuple[list[int], list[str], list
     first chunk's preview with previews paragraph[+cues], its own with previews chunk) and its
     cue marks (previews paragraph+cues only)."""
     positions, shown, cues, first_preview, count = [], [], [], {}, {}
-    n_in_paragraph = {}
-    for c in task.chunks:
-        n_in_paragraph[c.paragraph] = n_in_paragraph.get(c.paragraph, 0) + 1
+    n_in_paragraph = Counter(c.paragraph for c in task.chunks)
     for c in task.chunks:
         positions.append(count.get(c.paragraph, 0))
         count[c.paragraph] = positions[-1] + 1

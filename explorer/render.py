@@ -71,10 +71,8 @@ def render_observation(obs: Observation) -> str:
         # One preview per paragraph; its chunks listed under it with their costs, so finer chunks
         # add only an id and a number each to the free text, never more preview (with cues: and
         # each chunk's cue marks, a word or two from a fixed list).
-        if obs.previews == "paragraph":
-            lines.append("Paragraphs: title: preview ... [chunk ids] each chunk's cost in tokens (* = opened)")
-        else:
-            lines.append("Paragraphs: title: preview ... [chunk ids] each chunk's cost in tokens (* = opened):what it mentions")
+        marks = ":what it mentions" if obs.previews == "paragraph+cues" else ""
+        lines.append(f"Paragraphs: title: preview ... [chunk ids] each chunk's cost in tokens (* = opened){marks}")
         by_paragraph: dict[int, list] = {}
         for c in obs.chunks:
             by_paragraph.setdefault(c.paragraph, []).append(c)
