@@ -18,21 +18,28 @@ from __future__ import annotations
 
 import html
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from explorer.cues import chunk_cues
 
 
 def task_view(task: Mapping[str, Any], previews: str = "paragraph") -> dict[str, Any]:
     """What the viewer shows of a task (a `task_to_dict` dict): question, gold answers, the
     chunk previews (id, title, preview, tokens, gold?). With env.previews paragraph the agent saw
-    one preview per paragraph: later chunks of a paragraph show no preview of their own."""
+    one preview per paragraph: later chunks of a paragraph show no preview of their own; with
+    paragraph+cues each chunk of a multi-chunk paragraph also shows the cue marks it was listed with."""
     gold = set(task.get("gold_chunk_ids", ()))
     seen: set[int] = set()
     chunks = []
+    n_in_paragraph = Counter(c.get("paragraph") for c in task.get("chunks", ()))
     for c in task.get("chunks", ()):
         first = c.get("paragraph") not in seen
         seen.add(c.get("paragraph"))
         shown = c.get("preview", "") if previews == "chunk" or first else "(its paragraph's preview)"
+        if previews == "paragraph+cues" and n_in_paragraph[c.get("paragraph")] > 1:
+            shown = f"[cues: {', '.join(chunk_cues(c.get('text', ''))) or 'none'}] {shown}"  # before the preview's "…"
         chunks.append([c["id"], c.get("title", ""), shown, c.get("n_tokens", 0), c["id"] in gold])
     return {
         "id": task["id"],
@@ -96,16 +103,19 @@ def eval_page(title: str, lines: Sequence[Mapping[str, Any]], summary: Mapping[s
     return _page(title, "eval", {"summary": flat, "episodes": [eval_record(line) for line in lines]})
 
 
-def grpo_page(title: str, step: int, groups: Sequence[Mapping[str, Any]]) -> str:
+def grpo_page(title: str, step: int, groups: Sequence[Mapping[str, Any]], previews: str = "paragraph") -> str:
     """The page of one GRPO step. Each group: {"task": task dict, "episodes": [episode dicts],
-    "rewards": [...], "advantages": [...] or None (dropped: all rewards equal)}."""
+    "rewards": [...], "advantages": [...] or None (dropped: all rewards equal)}. `previews`: the
+    env.previews the rollouts ran with (what the chunk table shows as seen)."""
     out = []
     for g in groups:
         episodes = g["episodes"]
         adv = g.get("advantages")
         rollouts = [{**episode_view(e), "reward": float(r), "adv": None if adv is None else float(adv[i])}
                     for i, (e, r) in enumerate(zip(episodes, g["rewards"], strict=True))]  # fmt: skip
-        out.append({**task_view(g["task"]), "texts": opened_texts(g["task"], episodes), "kept": adv is not None, "rollouts": rollouts})
+        out.append(
+            {**task_view(g["task"], previews), "texts": opened_texts(g["task"], episodes), "kept": adv is not None, "rollouts": rollouts}
+        )
     return _page(title, "grpo", {"step": step, "groups": out})
 
 

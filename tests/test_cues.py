@@ -69,3 +69,20 @@ def test_the_heuristic_and_the_features_find_the_cued_chunk():
 def test_unknown_preview_mode_is_refused():
     with pytest.raises(ConfigError, match="paragraph\\+cues"):
         EnvConfig(previews="cues")
+
+
+def test_the_rollout_viewer_shows_the_marks_the_agent_saw():
+    from explorer.data.tasks import task_to_dict
+    from explorer.viewer import grpo_page, task_view
+
+    t = _task()
+    seen = {c.id: c.cues for c in ExplorerEnv(t, CUES).initial_observation().chunks}
+    shown = {cid: preview for cid, _, preview, _, _ in task_view(task_to_dict(t), "paragraph+cues")["chunks"]}
+    assert shown[3].startswith("[cues: parent] ") and shown[4].startswith("[cues: died] ") and shown[1].startswith("[cues: none] ")
+    for cid, cues in seen.items():  # one-chunk paragraphs carry no marks, as in the env
+        assert ("[cues:" in shown[cid]) == (t.chunks[cid].paragraph == t.chunks[0].paragraph)
+        assert all(cue in shown[cid] for cue in cues)
+    assert "[cues:" not in str(task_view(task_to_dict(t), "paragraph")["chunks"])
+    ep = run_task(t, baseline_factory("heuristic")(t), env_cfg=CUES)
+    group = [{"task": task_to_dict(t), "episodes": [ep.to_dict()], "rewards": [1.0], "advantages": None}]
+    assert "[cues: parent]" in grpo_page("p", 1, group, "paragraph+cues") and "[cues:" not in grpo_page("p", 1, group)

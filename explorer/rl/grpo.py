@@ -145,7 +145,8 @@ class GRPORun:
         step = self.state.step + 1
         if cfg.viewer_every and (step % cfg.viewer_every == 0 or step == 1):  # the groups side by side, in the browser
             atomic_write_text(
-                self.out_dir / "rollouts" / f"step{step:04d}.html", grpo_page(f"GRPO seed {self.seed}, step {step}", step, page)
+                self.out_dir / "rollouts" / f"step{step:04d}.html",
+                grpo_page(f"GRPO seed {self.seed}, step {step}", step, page, self.env_cfg.previews),
             )
         update = self.learner.update(kept) if kept else {}  # no kept group, no update: no loss/KL logged rather than zeros
 
