@@ -5,10 +5,13 @@ F1 vs tokens read of SFT and GRPO (mean ± std over seeds) beside the rule basel
     python bench/sweep.py reward.cost_coef 0.25 1.0      # the reading-cost frontier over λ
     python bench/sweep.py data.max_chunk_tokens 128 0    # the chunking study
     python bench/sweep.py env.previews paragraph+cues    # cue marks per chunk in the free text
+    python bench/sweep.py local_policy.max_opens 0 5 6 --with env.previews=paragraph+cues \
+        --with local_policy.answer_when_sufficient=true  # learned order under the heuristic's stop rules
 
 Each value other than the workspace's own is `dvc exp run --temp -n sweep-<key>-<value> -S
 <key>=<value>` (a temporary copy of the repo; DVC reruns only the stages that read the key); the
-workspace's own value is read from its outputs (run `dvc repro` first). Every point is the GRPO
+workspace's own value is read from its outputs (run `dvc repro` first). With `--with KEY=VALUE`
+every point, the workspace's own value included, is an experiment with those settings added. Every point is the GRPO
 best checkpoint (and the SFT checkpoint) of each seed of `train.seeds` on the report split.
 `--reuse` reads experiments that already exist instead of running them again.
 """
@@ -62,20 +65,24 @@ def main() -> int:
     ap.add_argument("key", help="a params.yaml key, e.g. reward.cost_coef")
     ap.add_argument("values", nargs="+", help="values besides the workspace's own")
     ap.add_argument("--reuse", action="store_true", help="read existing sweep experiments instead of running them")
+    ap.add_argument("--with", dest="extra", action="append", default=[], metavar="KEY=VALUE", help="set in every point of the sweep")
     args = ap.parse_args()
     params = load_params(ROOT / "params.yaml")
+    for item in args.extra:
+        if "=" not in item or item.split("=", 1)[0] == args.key:
+            ap.error(f"--with {item}: expected KEY=VALUE with a key other than {args.key}")
     split, own = params.baseline.split, own_value(params, args.key)
-    runs: dict[str, str | None] = {own: None}
-    for value in args.values:
-        if same_value(value, own):
-            continue
-        name = exp_name(args.key, value)
+    runs: dict[str, str | None] = {} if args.extra else {own: None}
+    suffix = "".join(f"-with-{item}" for item in args.extra)
+    for value in dict.fromkeys(args.values if args.extra else [v for v in args.values if not same_value(v, own)]):
+        name = exp_name(args.key, value + suffix)
         if not args.reuse:
-            print(f"dvc exp run --temp -n {name} -S {args.key}={value}", flush=True)
-            subprocess.run(
-                [sys.executable, "-m", "dvc", "exp", "run", "--temp", "-n", name, "-f", "-S", f"{args.key}={value}"], cwd=ROOT, check=True
-            )
+            sets = [x for item in [f"{args.key}={value}", *args.extra] for x in ("-S", item)]
+            print(f"dvc exp run --temp -n {name} {' '.join(sets)}", flush=True)
+            subprocess.run([sys.executable, "-m", "dvc", "exp", "run", "--temp", "-n", name, "-f", *sets], cwd=ROOT, check=True)
         runs[value] = name
+    if own not in runs:
+        own = next(iter(runs))  # the baselines' reference run (they do not read the swept key when shared)
     points, baselines = [], {}
     for value, rev in sorted(runs.items(), key=lambda kv: sweep_order(kv[0])):
         learned = read_metrics(rev, layout.eval_metrics(params.evaluate))
@@ -87,14 +94,16 @@ def main() -> int:
     # The baselines read the reward only for its value: with a reward key they are the same in every run.
     shared = all(b == baselines[own] for b in baselines.values())
     doc = {"split": split, "key": args.key, "own": own, "baselines": baselines[own] if shared else baselines, "points": points}
-    stem = f"sweep-{args.key}"
+    stem = f"sweep-{args.key}" + ("-with-" + "-".join(re.sub(r"[^A-Za-z0-9_.+-]", "_", x) for x in args.extra) if args.extra else "")
     atomic_write_json(ROOT / f"reports/{stem}.json", doc)
     plot_sweep(doc, ROOT / layout.PLOTS_DIR / f"{stem}.png")
     lines = [
-        f"# Sweep of `{args.key}`",
+        f"# Sweep of `{args.key}`" + (f" with {', '.join(f'`{x}`' for x in args.extra)}" if args.extra else ""),
         "",
-        f"`{split}` split; the pipeline at {args.key} = {', '.join(runs)} (params.yaml: {own}); learned policies: mean ± sample std "
-        f"over seeds {points[0]['seeds']}. Written by `python bench/sweep.py {args.key} ...` (DVC experiments); plot: `plots/{stem}.png`.",
+        f"`{split}` split; the pipeline at {args.key} = {', '.join(runs)} (params.yaml: {own_value(params, args.key)})"
+        + (f", every point with {', '.join(f'`{x}`' for x in args.extra)}" if args.extra else "")
+        + f"; learned policies: mean ± sample std over seeds {points[0]['seeds']}. Written by `python bench/sweep.py {args.key} ...`"
+        f"{''.join(f' --with {x}' for x in args.extra)} (DVC experiments); plot: `plots/{stem}.png`.",
         "",
         "| policy | value | F1 | EM | tokens read | reward |",
         "|---|---|---|---|---|---|",

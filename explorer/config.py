@@ -151,6 +151,25 @@ class TinkerConfig:
 
 
 @dataclass(frozen=True)
+class LocalPolicyConfig:
+    """Rules the local policy's action set obeys (SFT, GRPO and evaluation alike; saved in its
+    checkpoints). Off by default: the policy then learns when to stop. On, they are the
+    heuristic's own stop rules: answer with the rules answer once the reader judges the reading
+    sufficient, or after `max_opens` opens; below them the policy still chooses to open or answer."""
+
+    max_opens: int = 0  # 0: no cap
+    answer_when_sufficient: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_opens < 0:
+            raise ConfigError(f"local_policy.max_opens must be >= 0 (0: no cap), got {self.max_opens}")
+
+    @property
+    def active(self) -> bool:
+        return self.max_opens > 0 or self.answer_when_sufficient
+
+
+@dataclass(frozen=True)
 class SFTConfig:
     """Behaviour cloning of the demos into the local policy."""
 
@@ -230,10 +249,17 @@ class Params:
     demos: DemosConfig = field(default_factory=DemosConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     tinker: TinkerConfig = field(default_factory=TinkerConfig)
+    local_policy: LocalPolicyConfig = field(default_factory=LocalPolicyConfig)
     sft: SFTConfig = field(default_factory=SFTConfig)
     grpo: GRPOConfig = field(default_factory=GRPOConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def __post_init__(self) -> None:
+        if self.train.backend == "tinker" and self.local_policy.active:
+            raise ConfigError(
+                "local_policy (max_opens, answer_when_sufficient) applies to the local backend only: set them to 0 / false with train.backend tinker"
+            )
 
 
 def project_root() -> Path:

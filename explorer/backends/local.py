@@ -26,11 +26,11 @@ import numpy as np
 
 from explorer.backends.adam import Adam
 from explorer.codedeps import code_hash
-from explorer.config import EnvConfig, GRPOConfig, Params, SFTConfig
+from explorer.config import EnvConfig, GRPOConfig, LocalPolicyConfig, Params, SFTConfig
 from explorer.data.tasks import task_from_dict
 from explorer.env import ExplorerEnv
 from explorer.io import repr_hash
-from explorer.policies.features import N_FEATURES, action_set
+from explorer.policies.features import N_FEATURES, NO_STOP_RULES, action_set
 from explorer.policies.local import LocalPolicy, load_policy, log_softmax, sample_index, save_policy
 from explorer.types import Action, Episode, Observation, Open, Policy, PolicyFactory, Task
 
@@ -43,9 +43,11 @@ from explorer.types import Action, Episode, Observation, Open, Policy, PolicyFac
 Example = tuple[np.ndarray, tuple[int, ...]]
 
 
-def examples_from_demos(lines: list[dict]) -> tuple[list[Example], int]:
+def examples_from_demos(lines: list[dict], stop: LocalPolicyConfig = NO_STOP_RULES) -> tuple[list[Example], int]:
     """(features, targets) for every demonstrated step, and how many steps had no match in the
-    policy's action set (e.g. an answer text the candidate list does not hold)."""
+    policy's action set (e.g. an answer text the candidate list does not hold). Under `stop`
+    rules a state where they answer has one legal action and gives no example; a demo that acts
+    otherwise there (it reads on past the rules) counts as unmatched."""
     examples: list[Example] = []
     unmatched = 0
     for d in lines:
@@ -54,9 +56,11 @@ def examples_from_demos(lines: list[dict]) -> tuple[list[Example], int]:
         env = ExplorerEnv(task, EnvConfig(**d["env_config"]))
         obs = env.initial_observation()
         for t in ep.transitions:
-            aset = action_set(obs)
+            aset = action_set(obs, stop)
             idx = aset.index_of(t.action)
-            if idx is None:
+            if len(aset.actions) == 1 and idx is not None:
+                pass  # forced by the stop rules
+            elif idx is None:
                 unmatched += 1
             elif d["policy"] == "gold_reading" and isinstance(t.action, Open):
                 opened = {c.id for c in obs.chunks if c.opened}
@@ -125,10 +129,11 @@ class SamplingPolicy:
     w: np.ndarray
     w_sft: np.ndarray
     temperature: float
+    stop: LocalPolicyConfig = NO_STOP_RULES
     trace: list[StepRecord] = field(default_factory=list)
 
     def __call__(self, obs: Observation, rng: Any) -> Action:
-        aset = action_set(obs)
+        aset = action_set(obs, self.stop)
         lp = log_softmax(aset.features @ self.w / self.temperature)
         a = sample_index(lp, rng)
         self.trace.append(StepRecord(aset.features, a, float(lp[a]), log_softmax(aset.features @ self.w_sft / self.temperature)))
@@ -169,17 +174,18 @@ class LocalLearner:
     name = "LocalPolicy"
     workers = 1  # in order: every episode draws from the run's one rng, so resume is bit-identical
 
-    def __init__(self, cfg: GRPOConfig, init_weights: np.ndarray):
+    def __init__(self, cfg: GRPOConfig, init_weights: np.ndarray, stop: LocalPolicyConfig = NO_STOP_RULES):
         self.cfg = cfg
+        self.stop = stop
         self.w_sft = init_weights.copy()
         self.w = init_weights.copy()
         self.opt = Adam(cfg.lr)
 
     def rollout_policy(self, rng: np.random.Generator) -> tuple[Policy, Any]:
-        return SamplingPolicy(self.w, self.w_sft, self.cfg.temperature), rng
+        return SamplingPolicy(self.w, self.w_sft, self.cfg.temperature, self.stop), rng
 
     def greedy_factory(self) -> PolicyFactory:
-        policy = LocalPolicy(self.w, greedy=True)  # stateless: one object serves every task
+        policy = LocalPolicy(self.w, greedy=True, stop=self.stop)  # stateless: one object serves every task
         return lambda task: policy
 
     def update(self, kept: list[tuple[Policy, float]]) -> dict[str, float]:
@@ -200,14 +206,20 @@ class LocalLearner:
         self.opt.load_state(snapshot["adam"])
 
     def write_checkpoint(self, path: Path, meta: dict[str, Any]) -> None:
-        save_policy(path, self.w, meta)
+        save_policy(path, self.w, meta, self.stop)
 
 
 def grpo_learner(params: Params, seed: int, init_path: Path, train: list[Task], val: list[Task]) -> tuple[LocalLearner, list[Any]]:
     """The learner for one seed, starting from the SFT checkpoint, and what its run's fingerprint
     is made of: everything that shapes the run (params, seed, SFT weights, the tasks, the code)."""
-    init = load_policy(init_path).weights
+    sft = load_policy(init_path)
+    if sft.stop != params.local_policy:
+        raise ValueError(
+            f"{init_path}: SFT checkpoint has stop rules {asdict(sft.stop)}, params.yaml local_policy says {asdict(params.local_policy)}: rerun sft"
+        )
+    init = sft.weights
     run_cfg = {k: v for k, v in asdict(params.grpo).items() if k not in ("out_dir", "checkpoint_every", "viewer_every")}  # change no result
-    parts = ["grpo-local", run_cfg, seed, asdict(params.env), asdict(params.reward), init.tolist(), repr_hash((train, val)),
+    parts = ["grpo-local", run_cfg, seed, asdict(params.env), asdict(params.reward), *([asdict(params.local_policy)] if params.local_policy.active else []),
+             init.tolist(), repr_hash((train, val)),
              code_hash(__name__, "explorer.rl.grpo")]  # fmt: skip
-    return LocalLearner(params.grpo, init), parts
+    return LocalLearner(params.grpo, init, params.local_policy), parts

@@ -4,7 +4,8 @@
 for each answer candidate, and describes each action by the named features below. All of it is
 rules (the features read the rules reader's relevance score, answer and sufficiency judgement);
 what is learned is only the weight of each feature (explorer/policies/local.py). It is a pure
-function of the observation: no task labels, no files.
+function of the observation (and of the `local_policy` stop rules, when set): no task labels, no
+files.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from explorer.config import LocalPolicyConfig
 from explorer.policies.baselines import read_passages
 from explorer.reader import answer_question, is_sufficient, relevance
 from explorer.reader.ranking import RelevanceParts, needed_cues, relevance_parts
@@ -127,11 +129,20 @@ def _parts(question: str, title: str, preview: str, read: tuple[tuple[str, str],
     return relevance_parts(question, title, preview, read)
 
 
-def action_set(obs: Observation) -> ActionSet:
-    """All legal actions of `obs` with their features. Pure function of the observation."""
+NO_STOP_RULES = LocalPolicyConfig()
+
+
+def action_set(obs: Observation, stop: LocalPolicyConfig = NO_STOP_RULES) -> ActionSet:
+    """All legal actions of `obs` with their features. Pure function of the observation.
+
+    With `stop` rules (params.yaml `local_policy`), a state where they say stop (the reader is
+    sufficient, or `max_opens` chunks are open) has one action: the rules answer, as the heuristic
+    would answer there (all answer candidates if the reader has none)."""
     read = tuple(read_passages(obs))
     rules_answer, sufficient = _rules(obs.question, read)
-    k = min(sum(c.opened for c in obs.chunks), K_BUCKETS - 1)
+    n_opened = sum(c.opened for c in obs.chunks)
+    k = min(n_opened, K_BUCKETS - 1)
+    must_answer = (stop.answer_when_sufficient and sufficient) or 0 < stop.max_opens <= n_opened
     q_yesno = bool(_YESNO_START.match(obs.question))
     options = question_options(obs.question)
     q_norm = f" {_norm(obs.question)} "
@@ -144,7 +155,7 @@ def action_set(obs: Observation) -> ActionSet:
 
     # --- open actions. The reader's relevance signals are per paragraph: with one preview per
     # paragraph, nothing shown tells a paragraph's chunks apart but their position and cost.
-    candidates = [c for c in obs.chunks if not c.opened and c.n_tokens <= obs.budget_left]
+    candidates = [] if must_answer else [c for c in obs.chunks if not c.opened and c.n_tokens <= obs.budget_left]
     paragraphs = list(dict.fromkeys(c.paragraph for c in candidates))
     first_view = {p: next(c for c in candidates if c.paragraph == p) for p in paragraphs}
     parts = {p: _parts(obs.question, first_view[p].title, first_view[p].preview, read) for p in paragraphs}
@@ -207,6 +218,8 @@ def action_set(obs: Observation) -> ActionSet:
 
     # --- answer candidates (deduplicated by normalised text; the rules answer comes first)
     cand_texts = [rules_answer, "yes", "no", *options, *dict.fromkeys(t for t, _ in read)]
+    if must_answer and _norm(rules_answer):
+        cand_texts = [rules_answer]
     seen: set[str] = set()
     for text in cand_texts:
         key = _norm(text)

@@ -14,19 +14,23 @@ What is learned and what is rules, plainly:
   the options named in the question ("A or B"), and the titles of the chunks read.
 The policy sees only the observation: question, previews, what it opened, budget. `Summarize` is
 not in its action set (notes do not help a policy that keeps all it read in its features).
+With params.yaml `local_policy` stop rules, when to stop is partly rules too: the heuristic's
+"answer once the reader is sufficient" and its cap on opens (explorer/policies/features.py); they
+are saved in the checkpoint, so evaluation applies the rules the policy was trained under.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from explorer.config import ConfigError, LocalPolicyConfig, from_dict
 from explorer.io import atomic_write_text, read_json_object
-from explorer.policies.features import FEATURES, ActionSet, action_set
+from explorer.policies.features import FEATURES, NO_STOP_RULES, ActionSet, action_set
 from explorer.types import Action, Observation
 
 
@@ -42,12 +46,13 @@ class LocalPolicy:
     weights: np.ndarray
     temperature: float = 1.0
     greedy: bool = False
+    stop: LocalPolicyConfig = NO_STOP_RULES
 
     def logprobs(self, aset: ActionSet) -> np.ndarray:
         return log_softmax(aset.features @ self.weights / self.temperature)
 
     def __call__(self, obs: Observation, rng: Any) -> Action:
-        aset = action_set(obs)
+        aset = action_set(obs, self.stop)
         lp = self.logprobs(aset)
         if self.greedy:
             return aset.actions[int(np.argmax(lp))]
@@ -66,9 +71,11 @@ def sample_index(lp: np.ndarray, rng: Any) -> int:
 CHECKPOINT_FORMAT = "tinker-explorer/local-policy/v1"
 
 
-def save_policy(path: Path | str, weights: np.ndarray, meta: dict[str, Any]) -> None:
-    """A policy checkpoint: one JSON file, weights by feature name (readable, diffable)."""
-    doc = {"format": CHECKPOINT_FORMAT, "weights": dict(zip(FEATURES, map(float, weights), strict=True)), **meta}
+def save_policy(path: Path | str, weights: np.ndarray, meta: dict[str, Any], stop: LocalPolicyConfig = NO_STOP_RULES) -> None:
+    """A policy checkpoint: one JSON file, weights by feature name (readable, diffable), and the
+    stop rules it acts under (only when set: a checkpoint without them has none)."""
+    rules = {"stop_rules": asdict(stop)} if stop.active else {}
+    doc = {"format": CHECKPOINT_FORMAT, "weights": dict(zip(FEATURES, map(float, weights), strict=True)), **rules, **meta}
     atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
 
 
@@ -86,4 +93,8 @@ def load_policy(path: Path | str, greedy: bool = True) -> LocalPolicy:
     if unknown:
         raise ValueError(f"{path}: field 'weights': unknown features {sorted(unknown)} (checkpoint from another version?)")
     w = np.array([float(weights.get(name, 0.0)) for name in FEATURES])
-    return LocalPolicy(w, greedy=greedy)
+    try:
+        stop = from_dict(LocalPolicyConfig, doc.get("stop_rules"), "stop_rules")
+    except ConfigError as e:
+        raise ValueError(f"{path}: field {e}") from e
+    return LocalPolicy(w, greedy=greedy, stop=stop)

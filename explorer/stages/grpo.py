@@ -61,7 +61,8 @@ def train_seeds(params: Params, make_learner: MakeLearner, cfg: GRPOConfig) -> i
             if run.resumed_from is None:
                 mlrun.log_params({f"grpo.{k}": v for k, v in asdict(params.grpo).items()}
                                  | {"seed": seed, "grpo.init": str(init_path), "reward.variant": params.reward.variant, "train.backend": params.train.backend}
-                                 | (tinker.tinker_params(params) if params.train.backend == "tinker" else {}))  # fmt: skip
+                                 | (tinker.tinker_params(params) if params.train.backend == "tinker" else
+                                    {f"local_policy.{k}": v for k, v in asdict(params.local_policy).items()}))  # fmt: skip
             result = run.train(mlrun)
             mlrun.log_artifact(plot_grpo_curves({f"seed {seed}": run.history}, out / "curves.png"))
             best = result["best"]

@@ -29,18 +29,22 @@ def main(params: Params) -> int:
         tinker.run_sft(params, lines, demo_path, outs)
         return 0
     cfg = params.sft
-    examples, unmatched = local.examples_from_demos(lines)
-    print(f"sft: {len(examples)} demonstrated steps from {len(lines)} demos ({unmatched} with no matching action, skipped)")
+    stop = params.local_policy
+    examples, unmatched = local.examples_from_demos(lines, stop)
+    rules = f"; stop rules {asdict(stop)}" if stop.active else ""
+    print(f"sft: {len(examples)} demonstrated steps from {len(lines)} demos ({unmatched} with no matching action, skipped{rules})")
     for seed, out in outs.items():
         with stage_run(params.tracking, f"sft-seed{seed}", {"stage": "sft", "seed": str(seed), "backend": "local"}) as run:
             run.log_params(
-                {f"sft.{k}": v for k, v in asdict(cfg).items()} | {"seed": seed, "sft.examples": len(examples), "sft.unmatched": unmatched}
+                {f"sft.{k}": v for k, v in asdict(cfg).items()}
+                | {f"local_policy.{k}": v for k, v in asdict(stop).items()}
+                | {"seed": seed, "sft.examples": len(examples), "sft.unmatched": unmatched}
             )
             w, history = local.train_sft(examples, cfg, seed)
             run.log_metrics_history([(h["epoch"], {k: v for k, v in h.items() if k != "epoch"}) for h in history])
             # No run id in the file: the checkpoint stays a pure function of its inputs, so a rerun
             # that changes nothing leaves DVC nothing to redo downstream. MLflow links to it instead.
-            save_policy(out, w, {"stage": "sft", "seed": seed, "params": asdict(cfg), "final": history[-1] if history else {}})
+            save_policy(out, w, {"stage": "sft", "seed": seed, "params": asdict(cfg), "final": history[-1] if history else {}}, stop)
             run.set_tags({"checkpoint": str(out)})  # project-relative; the file itself is the artifact
             run.log_artifact(out, "checkpoint")
             print(f"sft seed {seed}: loss {history[-1]['sft/loss']:.4f} accuracy {history[-1]['sft/accuracy']:.3f} -> {out}")
