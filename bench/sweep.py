@@ -94,7 +94,10 @@ def main() -> int:
     # The baselines read the reward only for its value: with a reward key they are the same in every run.
     shared = all(b == baselines[own] for b in baselines.values())
     doc = {"split": split, "key": args.key, "own": own, "baselines": baselines[own] if shared else baselines, "points": points}
-    stem = f"sweep-{args.key}" + ("-with-" + "-".join(re.sub(r"[^A-Za-z0-9_.+-]", "_", x) for x in args.extra) if args.extra else "")
+    # with --with: e.g. sweep-local_policy.max_opens-with-previews_paragraph+cues (the settings' last key parts)
+    stem = f"sweep-{args.key}" + "".join(
+        "-with-" + re.sub(r"[^A-Za-z0-9_.+-]", "_", x.split("=")[0].split(".")[-1] + "=" + x.split("=", 1)[1]) for x in args.extra
+    )
     atomic_write_json(ROOT / f"reports/{stem}.json", doc)
     plot_sweep(doc, ROOT / layout.PLOTS_DIR / f"{stem}.png")
     lines = [
@@ -102,8 +105,8 @@ def main() -> int:
         "",
         f"`{split}` split; the pipeline at {args.key} = {', '.join(runs)} (params.yaml: {own_value(params, args.key)})"
         + (f", every point with {', '.join(f'`{x}`' for x in args.extra)}" if args.extra else "")
-        + f"; learned policies: mean ± sample std over seeds {points[0]['seeds']}. Written by `python bench/sweep.py {args.key} ...`"
-        f"{''.join(f' --with {x}' for x in args.extra)} (DVC experiments); plot: `plots/{stem}.png`.",
+        + f"; learned policies: mean ± sample std over seeds {points[0]['seeds']}. Written by `python bench/sweep.py {args.key} ..."
+        f"{''.join(f' --with {x}' for x in args.extra)}` (DVC experiments); plot: `plots/{stem}.png`.",
         "",
         "| policy | value | F1 | EM | tokens read | reward |",
         "|---|---|---|---|---|---|",

@@ -152,10 +152,7 @@ class TinkerConfig:
 
 @dataclass(frozen=True)
 class LocalPolicyConfig:
-    """Rules the local policy's action set obeys (SFT, GRPO and evaluation alike; saved in its
-    checkpoints). Off by default: the policy then learns when to stop. On, they are the
-    heuristic's own stop rules: answer with the rules answer once the reader judges the reading
-    sufficient, or after `max_opens` opens; below them the policy still chooses to open or answer."""
+    """Opt-in stop rules of the local policy, the heuristic's own (README "The learned policy")."""
 
     max_opens: int = 0  # 0: no cap
     answer_when_sufficient: bool = False
@@ -164,9 +161,7 @@ class LocalPolicyConfig:
         if self.max_opens < 0:
             raise ConfigError(f"local_policy.max_opens must be >= 0 (0: no cap), got {self.max_opens}")
 
-    @property
-    def active(self) -> bool:
-        return self.max_opens > 0 or self.answer_when_sufficient
+    active = property(lambda self: self.max_opens > 0 or self.answer_when_sufficient)  # any rule on
 
 
 @dataclass(frozen=True)
@@ -257,9 +252,7 @@ class Params:
 
     def __post_init__(self) -> None:
         if self.train.backend == "tinker" and self.local_policy.active:
-            raise ConfigError(
-                "local_policy (max_opens, answer_when_sufficient) applies to the local backend only: set them to 0 / false with train.backend tinker"
-            )
+            raise ConfigError("local_policy stop rules apply to the local backend only: turn them off with train.backend tinker")
 
 
 def project_root() -> Path:

@@ -9,7 +9,7 @@ from helpers import run_task
 
 from explorer.backends.local import examples_from_demos, nll_and_grad, train_sft
 from explorer.checkpoints import open_policy
-from explorer.config import EnvConfig, Params, SFTConfig
+from explorer.config import EnvConfig, LocalPolicyConfig, Params, SFTConfig
 from explorer.env import ExplorerEnv
 from explorer.harness import evaluate_policy, write_outputs
 from explorer.policies import baseline_factory
@@ -96,3 +96,98 @@ def test_sft_clones_the_heuristic(tmp_path, task):
     assert history[-1]["sft/accuracy"] == 1.0 and history[-1]["sft/loss"] < history[0]["sft/loss"]
     cloned = run_task(task, LocalPolicy(w, greedy=True), rng=episode_rng(0, task.id))
     assert [t.action for t in cloned.transitions] == [t.action for t in episodes[0].transitions]
+
+
+# ----------------------------------------------------------------------------- stop rules (params.yaml local_policy)
+
+
+def _heuristic_episode(task):
+    return run_task(task, baseline_factory("heuristic")(task), rng=episode_rng(0, task.id))
+
+
+def test_stop_rules_leave_only_the_rules_answer(task):
+    from explorer.reader import answer_question
+
+    env = ExplorerEnv(task)
+    cap = LocalPolicyConfig(max_opens=1)
+    assert any(isinstance(a, Open) for a in action_set(env.observation(), cap).actions)  # under the cap: opens and answers
+    env.step(Open(1))
+    obs = env.observation()
+    forced = action_set(obs, cap)
+    rules_answer = answer_question(task.question, [(task.chunks[1].title, task.chunks[1].text)])
+    assert forced.actions == (Answer(rules_answer),) and forced.features.shape == (1, N_FEATURES)
+    free = action_set(obs)  # the same state without rules: opens and every candidate
+    assert any(isinstance(a, Open) for a in free.actions) and len(free.actions) > 1
+    # the forced answer's features are its features in the free set (the weights mean the same)
+    assert np.array_equal(forced.features[0], free.features[free.index_of(Answer(rules_answer))])
+
+
+def test_answer_when_sufficient_is_the_heuristics_stop(task):
+    from explorer.reader import is_sufficient
+
+    heuristic = _heuristic_episode(task)
+    opened = [t.action.chunk_id for t in heuristic.transitions if isinstance(t.action, Open)]
+    env = ExplorerEnv(task)
+    for cid in opened:
+        env.step(Open(cid))
+    obs = env.observation()
+    read = [(task.chunks[c].title, task.chunks[c].text) for c in opened]
+    assert is_sufficient(task.question, read)  # the heuristic stopped because the reader was sufficient
+    rules = LocalPolicyConfig(answer_when_sufficient=True)
+    assert action_set(obs, rules).actions == (heuristic.transitions[-1].action,)
+    assert len(action_set(obs).actions) > 1
+    # a policy whose weights would read on answers anyway under the rules
+    w = np.zeros(N_FEATURES)
+    w[FEATURE_INDEX["open.relevance_norm"]] = 50.0
+    w[[FEATURE_INDEX[f"answer&k={k}"] for k in range(7)]] = -50.0
+    ep = run_task(task, LocalPolicy(w, greedy=True, stop=rules), rng=episode_rng(0, task.id))
+    assert isinstance(ep.transitions[-1].action, Answer) and ep.metrics["opens"] <= len(opened)
+    assert run_task(task, LocalPolicy(w, greedy=True), rng=episode_rng(0, task.id)).metrics["opens"] > len(opened)
+
+
+def test_checkpoints_carry_their_stop_rules(tmp_path):
+    w = np.zeros(N_FEATURES)
+    rules = LocalPolicyConfig(max_opens=5, answer_when_sufficient=True)
+    save_policy(tmp_path / "r.json", w, {"stage": "test"}, rules)
+    assert json.loads((tmp_path / "r.json").read_text())["stop_rules"] == {"max_opens": 5, "answer_when_sufficient": True}
+    assert load_policy(tmp_path / "r.json").stop == rules
+    save_policy(tmp_path / "none.json", w, {"stage": "test"})
+    assert "stop_rules" not in json.loads((tmp_path / "none.json").read_text())  # old checkpoints read the same
+    assert load_policy(tmp_path / "none.json").stop == LocalPolicyConfig()
+    doc = json.loads((tmp_path / "r.json").read_text())
+    doc["stop_rules"] = {"max_opens": 5, "cap": 3}
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"bad\.json: field stop_rules: unknown key\(s\) \['cap'\]"):
+        load_policy(tmp_path / "bad.json")
+
+
+def test_stop_rules_config_and_backend_checks(tmp_path, task):
+    from explorer.backends.local import grpo_learner
+    from explorer.config import ConfigError, TrainConfig, from_dict
+
+    with pytest.raises(ConfigError, match="local_policy.max_opens must be >= 0"):
+        from_dict(LocalPolicyConfig, {"max_opens": -1}, "local_policy")
+    with pytest.raises(ConfigError, match="local backend only: turn them off"):
+        Params(train=TrainConfig(backend="tinker"), local_policy=LocalPolicyConfig(max_opens=6))
+    # GRPO refuses an SFT start trained under other rules than params.yaml says
+    save_policy(tmp_path / "sft.json", np.zeros(N_FEATURES), {"stage": "sft"})
+    params = Params(local_policy=LocalPolicyConfig(max_opens=6))
+    with pytest.raises(ValueError, match="SFT checkpoint has stop rules .* rerun sft"):
+        grpo_learner(params, 0, tmp_path / "sft.json", [task], [task])
+    save_policy(tmp_path / "sft6.json", np.zeros(N_FEATURES), {"stage": "sft"}, params.local_policy)
+    learner, _ = grpo_learner(params, 0, tmp_path / "sft6.json", [task], [task])
+    assert learner.greedy_factory()(task).stop == params.local_policy
+
+
+def test_sft_under_stop_rules_learns_only_where_the_policy_chooses(tmp_path, task):
+    tasks = [task]
+    _, episodes = evaluate_policy(tasks, baseline_factory("heuristic"), "heuristic", EnvConfig(), RewardConfig(), progress=False)
+    write_outputs(tmp_path, tasks, episodes, {}, EnvConfig(), RewardConfig())
+    lines = [json.loads(ln) for ln in (tmp_path / "episodes.jsonl").read_text().splitlines()]
+    n_steps = len(episodes[0].transitions)
+    assert n_steps >= 3  # opens, then the answer
+    examples, unmatched = examples_from_demos(lines, LocalPolicyConfig(max_opens=1))
+    # step 0 (an open, free choice) is an example; at step 1 the rules answer while the demo opens
+    # (unmatched), and from then on every state is forced (no example)
+    assert len(examples) == 1 and unmatched == n_steps - 2
+    assert examples_from_demos(lines)[0].__len__() == n_steps
