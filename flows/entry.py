@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -95,16 +96,26 @@ def pause_deployment(name: str, timeout: float = PAUSE_TIMEOUT_SECONDS) -> str:
 
     outcome = [f"the Prefect API did not answer within {timeout:.0f} s; deployment {name!r} is left as it was (active)"]
 
+    deadline = time.monotonic() + timeout
+
     def pause() -> None:
-        try:
-            with (
-                temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}),
-                get_client(sync_client=True, httpx_settings={"timeout": timeout / 2}) as c,
-            ):
-                c.pause_deployment(c.read_deployment_by_name(name).id)
-            outcome[0] = f"paused deployment {name!r}: its schedule creates no runs until it is resumed or served again"
-        except Exception as e:  # noqa: BLE001 (reported, never raised: serve is shutting down)
-            outcome[0] = f"could not pause deployment {name!r} ({type(e).__name__}: {e}); it is left as it was"
+        # A busy server may answer 5xx (its SQLite store locked); that is retried until the
+        # deadline. Anything else (no server, no such deployment) is final at once.
+        while True:
+            try:
+                with (
+                    temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}),
+                    get_client(sync_client=True, httpx_settings={"timeout": timeout / 2}) as c,
+                ):
+                    c.pause_deployment(c.read_deployment_by_name(name).id)
+                outcome[0] = f"paused deployment {name!r}: its schedule creates no runs until it is resumed or served again"
+                return
+            except Exception as e:  # noqa: BLE001 (reported, never raised: serve is shutting down)
+                outcome[0] = f"could not pause deployment {name!r} ({type(e).__name__}: {e}); it is left as it was"
+                status = getattr(getattr(e, "response", None), "status_code", 0)
+                if not (isinstance(status, int) and status >= 500) or time.monotonic() + 0.5 > deadline:
+                    return
+                time.sleep(0.5)
 
     t = threading.Thread(target=pause, daemon=True)
     t.start()

@@ -10,7 +10,7 @@ from helpers import hub_record, raw_record, write_jsonl
 from explorer import tokens
 from explorer.config import DataConfig, Params
 from explorer.data.records import DataError, DataSourceError, load_hub_records, parse_record, read_records
-from explorer.data.sources import build_splits, resolve_source
+from explorer.data.sources import build_splits, load_source, resolve_source
 from explorer.data.tasks import make_task, make_tasks, read_tasks, task_from_dict, task_to_dict
 from explorer.stages.prepare import prepare
 
@@ -141,17 +141,24 @@ def test_resolve_source_order(tmp_path, monkeypatch):
 
 def test_relative_local_source_resolves_against_project_root(tmp_path, monkeypatch):
     # `dvc exp run --temp` runs in <repo>/.dvc/tmp/exps/<tmp>; a relative data folder must still
-    # mean the one beside the real repo, not a missing one inside the throwaway copy.
+    # mean the one beside the real repo, not a missing one inside the throwaway copy, and the
+    # manifest must say the same as in the workspace (DVC's run cache can restore it there).
     repo = tmp_path / "repo"
     exp_copy = repo / ".dvc" / "tmp" / "exps" / "tmpabc"
     exp_copy.mkdir(parents=True)
+    _write_source(tmp_path / "shared" / "data" / "2wiki", 4, 2)
     monkeypatch.delenv("EXPLORER_PROJECT_ROOT", raising=False)
-    monkeypatch.chdir(exp_copy)
-    want = str((repo / "../shared/data/2wiki").resolve())
-    assert resolve_source(DataConfig(source="local:../shared/data/2wiki"), {}).location == want
-    assert resolve_source(DataConfig(), {"EXPLORER_2WIKI_DIR": "../shared/data/2wiki"}).location == want
-    monkeypatch.chdir(repo)  # in the workspace itself the setting is shown as written
-    assert resolve_source(DataConfig(source="local:../shared/data/2wiki"), {}).location == "../shared/data/2wiki"
+    for cwd in (exp_copy, repo):
+        monkeypatch.chdir(cwd)
+        for src in (
+            resolve_source(DataConfig(source="local:../shared/data/2wiki"), {}),
+            resolve_source(DataConfig(), {"EXPLORER_2WIKI_DIR": "../shared/data/2wiki"}),
+            resolve_source(DataConfig(), {}),  # auto finds ../shared/data/2wiki beside the repo
+        ):
+            assert (src.kind, src.location) == ("local", "../shared/data/2wiki"), cwd
+            train, train_report, dev, _ = load_source(src, DataConfig())
+            assert [r.id for r in train] == ["t0", "t1", "t2", "t3"] and len(dev) == 2, cwd
+            assert train_report.source == "../shared/data/2wiki/train.jsonl", cwd  # the manifest's name for it
 
 
 def test_prepare_writes_splits_and_manifest(tmp_path, monkeypatch):

@@ -392,3 +392,49 @@ def test_real_dvc_stages_in_a_project_copy(prefect_harness, project: Path, share
     assert main(["runs", "compare", "--last", "20"]) == 0
     table = capsys.readouterr().out
     assert table.count("stage-prepare") == 1 and "pipeline-" in table
+
+
+class _Busy(Exception):
+    """What Prefect's client raises for an HTTP error status: the response rides along."""
+
+    def __init__(self, status: int):
+        super().__init__(f"Server error '{status}'")
+        self.response = type("Response", (), {"status_code": status})()
+
+
+def _fake_client(failures: list[Exception], calls: list[str]):
+    class Client:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read_deployment_by_name(self, name):
+            calls.append(name)
+            if failures:
+                raise failures.pop(0)
+            return type("Deployment", (), {"id": "d1"})()
+
+        def pause_deployment(self, deployment_id):
+            calls.append(f"pause {deployment_id}")
+
+    return lambda **kwargs: Client()
+
+
+def test_serve_pauses_through_a_busy_server_but_not_through_a_missing_one(monkeypatch):
+    import prefect.client.orchestration as orchestration
+
+    from flows import entry
+
+    calls: list[str] = []
+    monkeypatch.setattr(orchestration, "get_client", _fake_client([_Busy(503), _Busy(500)], calls))
+    assert entry.pause_deployment("f/form", timeout=5).startswith("paused deployment 'f/form'")
+    assert calls == ["f/form", "f/form", "f/form", "pause d1"]  # two 5xx answers retried
+    calls.clear()
+    monkeypatch.setattr(orchestration, "get_client", _fake_client([_Busy(404), _Busy(503)], calls))
+    outcome = entry.pause_deployment("f/gone", timeout=5)
+    assert outcome.startswith("could not pause deployment 'f/gone' (_Busy: Server error '404')") and calls == ["f/gone"]
+    calls.clear()
+    monkeypatch.setattr(orchestration, "get_client", _fake_client([_Busy(503)] * 100, calls))
+    assert entry.pause_deployment("f/busy", timeout=1.2).startswith("could not pause deployment 'f/busy'") and 1 < len(calls) <= 3

@@ -187,10 +187,11 @@ def _iter_parsed(rows: Iterable[tuple[int, Any]], file: str, on_error: str, repo
         raise DataError(file, 0, "<file>", "no records (the file is empty or holds only blank lines)")
 
 
-def json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+def json_lines(path: Path, label: str | None = None) -> Iterator[tuple[int, Any]]:
     """(line number, parsed JSON or the DataError that says why not) for each non-blank line. Lines
     are read as bytes and decoded one by one, so a byte that is not UTF-8 is reported with its
-    line and column instead of failing the whole file."""
+    line and column instead of failing the whole file. Errors name the file `label` (default: path)."""
+    name = label or str(path)
     with path.open("rb") as f:
         for line_no, raw in enumerate(f, start=1):
             try:
@@ -198,7 +199,7 @@ def json_lines(path: Path) -> Iterator[tuple[int, Any]]:
             except UnicodeDecodeError as e:
                 yield (
                     line_no,
-                    DataError(str(path), line_no, "<bytes>", f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})"),
+                    DataError(name, line_no, "<bytes>", f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})"),
                 )
                 continue
             if not line.strip():
@@ -206,30 +207,32 @@ def json_lines(path: Path) -> Iterator[tuple[int, Any]]:
             try:
                 yield line_no, json.loads(line)
             except json.JSONDecodeError as e:
-                yield line_no, DataError(str(path), line_no, "<json>", f"not valid JSON ({e.msg} at column {e.colno})")
+                yield line_no, DataError(name, line_no, "<json>", f"not valid JSON ({e.msg} at column {e.colno})")
             except RecursionError:
-                yield line_no, DataError(str(path), line_no, "<json>", "nested too deeply to parse")
+                yield line_no, DataError(name, line_no, "<json>", "nested too deeply to parse")
 
 
-def read_records(path: Path | str, on_error: str = "stop") -> tuple[list[RawRecord], LoadReport]:
-    """Records of a local JSONL file in either layout (a `.json` file holding one list works too)."""
+def read_records(path: Path | str, on_error: str = "stop", label: str | None = None) -> tuple[list[RawRecord], LoadReport]:
+    """Records of a local JSONL file in either layout (a `.json` file holding one list works too).
+    `label` names the file in errors and the report (default: `path`)."""
     path = Path(path)
+    name = label or str(path)
     if not path.exists():
-        raise FileNotFoundError(f"no such data file: {path}")
+        raise FileNotFoundError(f"no such data file: {name}" + ("" if name == str(path) else f" ({path})"))
     if path.is_dir():
-        raise DataError(str(path), 0, "<file>", "is a folder, not a data file")
-    report = LoadReport(source=str(path), sha256=sha256_file(path))
+        raise DataError(name, 0, "<file>", "is a folder, not a data file")
+    report = LoadReport(source=name, sha256=sha256_file(path))
     if path.suffix == ".json":
         try:
             doc = json.loads(path.read_bytes().decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise DataError(str(path), getattr(e, "lineno", 0), "<json>", f"not a JSON list of records ({e})") from None
+            raise DataError(name, getattr(e, "lineno", 0), "<json>", f"not a JSON list of records ({e})") from None
         if not isinstance(doc, list):
-            raise DataError(str(path), 1, "<json>", f"expected a list of records, got {type(doc).__name__}")
+            raise DataError(name, 1, "<json>", f"expected a list of records, got {type(doc).__name__}")
         rows: Iterable[tuple[int, Any]] = enumerate(doc, start=1)
     else:
-        rows = json_lines(path)
-    return list(_iter_parsed(rows, str(path), on_error, report)), report
+        rows = json_lines(path, name)
+    return list(_iter_parsed(rows, name, on_error, report)), report
 
 
 def load_hub_records(hub_id: str, split: str, on_error: str = "stop", **load_kwargs: Any) -> tuple[list[RawRecord], LoadReport]:

@@ -33,12 +33,16 @@ class ResolvedSource:
 
 
 def _local_folder(path: str) -> str:
-    """A relative folder resolves against the project root, not the current folder, so a
-    `dvc exp run --temp` copy reads the same files as the workspace."""
-    p = Path(path).expanduser()
-    if p.is_absolute() or project_root().resolve() == Path.cwd().resolve():
-        return str(p)  # as given, so the manifest shows the setting the user wrote
-    return str((project_root() / p).resolve())
+    """A folder as the user wrote it. A relative one is read against the project root, not the
+    current folder (`local_folder_path`), so a `dvc exp run --temp` copy reads the same files as
+    the workspace and records the same manifest (DVC's run cache may hand that manifest back to
+    the workspace: it must not depend on where the stage ran)."""
+    return str(Path(path).expanduser())
+
+
+def local_folder_path(location: str) -> Path:
+    p = Path(location)
+    return p if p.is_absolute() else project_root() / p
 
 
 def resolve_source(cfg: DataConfig, environ: dict[str, str] | None = None) -> ResolvedSource:
@@ -52,18 +56,17 @@ def resolve_source(cfg: DataConfig, environ: dict[str, str] | None = None) -> Re
         raise ValueError(f"data.source must be auto, local:PATH or hub:ID, got {spec!r}")
     if env.get("EXPLORER_2WIKI_DIR"):
         return ResolvedSource("local", _local_folder(env["EXPLORER_2WIKI_DIR"]), "data.source=auto and $EXPLORER_2WIKI_DIR is set")
-    shared = project_root() / SHARED_2WIKI_DIR
-    if (shared / cfg.train_file).exists():
-        shown = SHARED_2WIKI_DIR if shared.resolve() == (Path.cwd() / SHARED_2WIKI_DIR).resolve() else shared.resolve()
-        return ResolvedSource("local", str(shown), f"data.source=auto and {shown} exists")
+    if (local_folder_path(str(SHARED_2WIKI_DIR)) / cfg.train_file).exists():
+        return ResolvedSource("local", str(SHARED_2WIKI_DIR), f"data.source=auto and {SHARED_2WIKI_DIR} exists")
     return ResolvedSource("hub", cfg.hub_id, f"data.source=auto, no $EXPLORER_2WIKI_DIR and no {SHARED_2WIKI_DIR}")
 
 
 def load_source(src: ResolvedSource, cfg: DataConfig) -> tuple[list[RawRecord], LoadReport, list[RawRecord], LoadReport]:
     if src.kind == "local":
-        folder = Path(src.location)
-        train, train_rep = read_records(folder / cfg.train_file, cfg.on_error)
-        dev, dev_rep = read_records(folder / cfg.dev_file, cfg.on_error)
+        # read from the project root; named as written (so the manifest is the same from any folder)
+        folder, shown = local_folder_path(src.location), Path(src.location)
+        train, train_rep = read_records(folder / cfg.train_file, cfg.on_error, label=str(shown / cfg.train_file))
+        dev, dev_rep = read_records(folder / cfg.dev_file, cfg.on_error, label=str(shown / cfg.dev_file))
     else:
         train, train_rep = load_hub_records(src.location, cfg.hub_train_split, cfg.on_error)
         dev, dev_rep = load_hub_records(src.location, cfg.hub_dev_split, cfg.on_error)
