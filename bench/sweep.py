@@ -13,7 +13,8 @@ Each value other than the workspace's own is `dvc exp run --temp -n sweep-<key>-
 workspace's own value is read from its outputs (run `dvc repro` first). With `--with KEY=VALUE`
 every point, the workspace's own value included, is an experiment with those settings added. Every point is the GRPO
 best checkpoint (and the SFT checkpoint) of each seed of `train.seeds` on the report split.
-`--reuse` reads experiments that already exist instead of running them again.
+`--reuse` reads experiments that already exist instead of running them again;
+`python bench/sweep.py --replot reports/sweep-<...>.json` redraws a written sweep's plot.
 """
 
 from __future__ import annotations
@@ -62,27 +63,37 @@ def read_metrics(rev: str | None, path: Path) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("key", help="a params.yaml key, e.g. reward.cost_coef")
-    ap.add_argument("values", nargs="+", help="values besides the workspace's own")
+    ap.add_argument("key", help="a params.yaml key, e.g. reward.cost_coef; with --replot, a sweep's reports/sweep-*.json")
+    ap.add_argument("values", nargs="*", help="values besides the workspace's own")
+    ap.add_argument("--replot", action="store_true", help="redraw the plot of a written sweep (KEY is its .json), run nothing")
     ap.add_argument("--reuse", action="store_true", help="read existing sweep experiments instead of running them")
     ap.add_argument("--with", dest="extra", action="append", default=[], metavar="KEY=VALUE", help="set in every point of the sweep")
     args = ap.parse_args()
+    if args.replot:
+        doc_path = Path(args.key)
+        if doc_path.suffix != ".json" or not doc_path.is_file():
+            ap.error(f"--replot {args.key}: expected a sweep's reports/sweep-*.json")
+        print(plot_sweep(json.loads(doc_path.read_text()), ROOT / layout.PLOTS_DIR / f"{doc_path.stem}.png"))
+        return 0
+    if not args.values:
+        ap.error("give at least one value to sweep")
     params = load_params(ROOT / "params.yaml")
     for item in args.extra:
         if "=" not in item or item.split("=", 1)[0] == args.key:
             ap.error(f"--with {item}: expected KEY=VALUE with a key other than {args.key}")
-    split, own = params.baseline.split, own_value(params, args.key)
-    runs: dict[str, str | None] = {} if args.extra else {own: None}
+    split, params_value = params.baseline.split, own_value(params, args.key)
+    # the value whose run the baselines are read from: the workspace's own run, or (with --with,
+    # where every point is an experiment) the first point
+    runs: dict[str, str | None] = {} if args.extra else {params_value: None}
     suffix = "".join(f"-with-{item}" for item in args.extra)
-    for value in dict.fromkeys(args.values if args.extra else [v for v in args.values if not same_value(v, own)]):
+    for value in dict.fromkeys(args.values if args.extra else [v for v in args.values if not same_value(v, params_value)]):
         name = exp_name(args.key, value + suffix)
         if not args.reuse:
             sets = [x for item in [f"{args.key}={value}", *args.extra] for x in ("-S", item)]
             print(f"dvc exp run --temp -n {name} {' '.join(sets)}", flush=True)
             subprocess.run([sys.executable, "-m", "dvc", "exp", "run", "--temp", "-n", name, "-f", *sets], cwd=ROOT, check=True)
         runs[value] = name
-    if own not in runs:
-        own = next(iter(runs))  # the baselines' reference run (they do not read the swept key when shared)
+    reference = params_value if params_value in runs else next(iter(runs))
     points, baselines = [], {}
     for value, rev in sorted(runs.items(), key=lambda kv: sweep_order(kv[0])):
         learned = read_metrics(rev, layout.eval_metrics(params.evaluate))
@@ -92,8 +103,8 @@ def main() -> int:
             m = learned[name][split]
             points.append({"value": value, "policy": name, "seeds": m["seeds"], **{k: m[k] for k in POINT_KEYS if k in m}})
     # The baselines read the reward only for its value: with a reward key they are the same in every run.
-    shared = all(b == baselines[own] for b in baselines.values())
-    doc = {"split": split, "key": args.key, "own": own, "baselines": baselines[own] if shared else baselines, "points": points}
+    shared = all(b == baselines[reference] for b in baselines.values())
+    doc = {"split": split, "key": args.key, "own": reference, "baselines": baselines[reference] if shared else baselines, "points": points}
     # with --with: e.g. sweep-local_policy.max_opens-with-previews_paragraph+cues (the settings' last key parts)
     stem = f"sweep-{args.key}" + "".join(
         "-with-" + re.sub(r"[^A-Za-z0-9_.+-]", "_", x.split("=")[0].split(".")[-1] + "=" + x.split("=", 1)[1]) for x in args.extra
@@ -103,7 +114,7 @@ def main() -> int:
     lines = [
         f"# Sweep of `{args.key}`" + (f" with {', '.join(f'`{x}`' for x in args.extra)}" if args.extra else ""),
         "",
-        f"`{split}` split; the pipeline at {args.key} = {', '.join(runs)} (params.yaml: {own_value(params, args.key)})"
+        f"`{split}` split; the pipeline at {args.key} = {', '.join(runs)} (params.yaml: {params_value})"
         + (f", every point with {', '.join(f'`{x}`' for x in args.extra)}" if args.extra else "")
         + f"; learned policies: mean ± sample std over seeds {points[0]['seeds']}. Written by `python bench/sweep.py {args.key} ..."
         f"{''.join(f' --with {x}' for x in args.extra)}` (DVC experiments); plot: `plots/{stem}.png`.",
@@ -111,7 +122,7 @@ def main() -> int:
         "| policy | value | F1 | EM | tokens read | reward |",
         "|---|---|---|---|---|---|",
     ]
-    for value, base in baselines.items() if not shared else [("all", baselines[own])]:
+    for value, base in baselines.items() if not shared else [("all", baselines[reference])]:
         for p, m in base.items():
             lines.append(f"| {p} | {value} | {m['f1']:.3f} | {m['em']:.3f} | {m['avg_tokens_read']:.1f} | - |")
     for pt in points:
@@ -124,7 +135,7 @@ def main() -> int:
     for pt in (p for p in points if p["policy"] == "grpo"):
         f1, tok = pt["f1"]["mean"], pt["avg_tokens_read"]["mean"]
         for ref in ("heuristic", "read_all"):
-            b = baselines[own][ref] if shared else baselines[pt["value"]][ref]
+            b = baselines[reference][ref] if shared else baselines[pt["value"]][ref]
             verdict = (
                 "dominates"
                 if f1 > b["f1"] and tok < b["avg_tokens_read"]

@@ -35,3 +35,10 @@ _CUE_RE = {tag: re.compile(p, re.IGNORECASE) for tag, p in CUE_PATTERNS.items()}
 def chunk_cues(text: str) -> tuple[str, ...]:
     """The cue marks of a chunk's text, in CUE_PATTERNS order."""
     return tuple(tag for tag, rx in _CUE_RE.items() if rx.search(text))
+
+
+def marks_listed(previews: str, chunks_in_paragraph: int) -> bool:
+    """Whether the env lists a chunk's cue marks: with `env.previews: paragraph+cues`, for each
+    chunk of a multi-chunk paragraph (a one-chunk paragraph has nothing to tell apart). The env
+    and the rollout viewer both ask this, so the page shows what the policy was shown."""
+    return previews == "paragraph+cues" and chunks_in_paragraph > 1

@@ -28,7 +28,7 @@ from functools import lru_cache
 
 from explorer import tokens
 from explorer.config import EnvConfig
-from explorer.cues import chunk_cues
+from explorer.cues import chunk_cues, marks_listed
 from explorer.render import render_observation
 from explorer.reward import RewardConfig, episode_reward, exact_match, token_f1
 from explorer.types import (
@@ -65,8 +65,7 @@ def _chunk_layout(task: Task, previews: str) -> tuple[list[int], list[str], list
         count[c.paragraph] = positions[-1] + 1
         first_preview.setdefault(c.paragraph, c.preview)
         shown.append(c.preview if previews == "chunk" else first_preview[c.paragraph])
-        # marks tell a paragraph's chunks apart; a one-chunk paragraph has nothing to tell apart
-        cues.append(chunk_cues(c.text) if previews == "paragraph+cues" and n_in_paragraph[c.paragraph] > 1 else ())
+        cues.append(chunk_cues(c.text) if marks_listed(previews, n_in_paragraph[c.paragraph]) else ())
     return positions, shown, cues
 
 

@@ -42,9 +42,9 @@ def plot_grpo_curves(histories: dict[str, list[tuple[int, dict[str, float]]]], p
     return save_figure(fig, path)
 
 
-def save_figure(fig: plt.Figure, path: Path) -> Path:
-    """Write a PNG atomically and free the figure."""
-    fig.tight_layout()
+def save_figure(fig: plt.Figure, path: Path, rect: tuple[float, float, float, float] = (0, 0, 1, 1)) -> Path:
+    """Write a PNG atomically and free the figure (`rect`: the part of it tight_layout fills)."""
+    fig.tight_layout(rect=rect)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=110)
@@ -102,31 +102,78 @@ def sweep_order(value: str) -> tuple[int, float, str]:
         return 1, 0.0, value
 
 
+def _sweep_baselines(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """value -> the baselines of that value's run ("" -> all, when they are shared)."""
+    per_value = all(isinstance(v, dict) and "f1" not in v for v in doc["baselines"].values())
+    return doc["baselines"] if per_value else {"": doc["baselines"]}
+
+
+def _sweep_series(doc: dict[str, Any], policy: str) -> list[dict[str, Any]]:
+    return sorted((p for p in doc["points"] if p["policy"] == policy), key=lambda p: sweep_order(p["value"]))
+
+
+def sweep_zoom(doc: dict[str, Any]) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """(x limits, y limits) of the zoom panel: every learned point with its spread and every
+    heuristic baseline, padded, with room on the right for the labels."""
+    corners = [(b["heuristic"]["avg_tokens_read"], b["heuristic"]["f1"]) for b in _sweep_baselines(doc).values() if "heuristic" in b]
+    for p in doc["points"]:
+        (x, dx), (y, dy) = (p["avg_tokens_read"]["mean"], p["avg_tokens_read"]["std"]), (p["f1"]["mean"], p["f1"]["std"])
+        corners += [(x - dx, y - dy), (x + dx, y + dy)]
+    if not corners:
+        return None
+    (x0, y0), (x1, y1) = np.min(corners, axis=0), np.max(corners, axis=0)
+    pad_x, pad_y = max(5.0, 0.12 * (x1 - x0)), max(0.01, 0.12 * (y1 - y0))
+    return (float(x0 - pad_x), float(x1 + 3 * pad_x)), (float(y0 - pad_y), float(y1 + pad_y))
+
+
+def label_spots(points: list[dict[str, Any]]) -> dict[tuple[float, float], list[str]]:
+    """(tokens, F1) -> the swept values of the points drawn there: values whose points coincide
+    (SFT does not read the reward, so a λ sweep has one SFT point) share one label."""
+    spots: dict[tuple[float, float], list[str]] = {}
+    for p in points:
+        spots.setdefault((round(p["avg_tokens_read"]["mean"]), round(p["f1"]["mean"], 3)), []).append(p["value"])
+    return spots
+
+
 def plot_sweep(doc: dict[str, Any], path: Path) -> Path:
     """F1 vs tokens read: the rule baselines, and SFT / GRPO at each value of a swept param with
-    their seed spread (bench/sweep.py)."""
-    fig, ax = plt.subplots(figsize=(8.4, 4.8))
+    their seed spread (bench/sweep.py). Left every point (log scale: read-all reads ten times the
+    rest); right the learned points and the heuristic alone (`sweep_zoom`), where they are told apart."""
+    fig, (ax_all, ax_zoom) = plt.subplots(1, 2, figsize=(12.6, 4.4))
     markers = {"random": "v", "heuristic": "s", "read_all": "D", "gold_reading": "*", "oracle": "P"}
-    per_value = (
-        doc["baselines"] if all(isinstance(v, dict) and "f1" not in v for v in doc["baselines"].values()) else {"": doc["baselines"]}
-    )
-    for j, (value, base) in enumerate(per_value.items()):
-        for name, m in base.items():
-            label = f"{name}{f' @ {value}' if value else ''} ({m['f1']:.3f}, {m['avg_tokens_read']:.0f} tok)"
-            ax.plot(m["avg_tokens_read"], m["f1"], markers.get(name, "o"), color=f"{0.2 + 0.25 * j:.2f}", ms=7, label=label)
-    for i, name in enumerate(("sft", "grpo")):
-        pts = sorted((p for p in doc["points"] if p["policy"] == name), key=lambda p: sweep_order(p["value"]))
-        if not pts:
-            continue
-        xs, ys = [p["avg_tokens_read"]["mean"] for p in pts], [p["f1"]["mean"] for p in pts]
-        ax.errorbar(xs, ys, xerr=[p["avg_tokens_read"]["std"] for p in pts], yerr=[p["f1"]["std"] for p in pts], fmt="o-", color=f"C{i}",
-                    capsize=3, label=f"{name.upper()} at {doc['key']} = " + ", ".join(p["value"] for p in pts))  # fmt: skip
-        for p, x, y in zip(pts, xs, ys, strict=True):
-            ax.annotate(p["value"], (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7, color=f"C{i}")
-    ax.set_xscale("log")
-    ax.set_xlabel("average tokens read (log scale)")
-    ax.set_ylabel("F1")
-    ax.set_title(f"F1 vs reading cost over {doc['key']} ({doc['split']})")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    return save_figure(fig, path)
+    for ax in (ax_all, ax_zoom):
+        legend = ax is ax_all  # one legend for both panels, below them
+        for j, (value, base) in enumerate(_sweep_baselines(doc).items()):
+            at = f" @ {value}" if value else ""
+            for name, m in base.items():
+                x, y = m["avg_tokens_read"], m["f1"]
+                label = f"{name}{at} ({y:.3f}, {x:.0f} tok)" if legend else None
+                ax.plot(x, y, markers.get(name, "o"), color=f"{0.2 + 0.25 * j:.2f}", ms=7, label=label)
+                if not legend and name == "heuristic":
+                    ax.annotate(f"heuristic baseline{at}", (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7, color="0.3")
+        for i, name in enumerate(("sft", "grpo")):
+            pts = _sweep_series(doc, name)
+            if not pts:
+                continue
+            ax.errorbar([p["avg_tokens_read"]["mean"] for p in pts], [p["f1"]["mean"] for p in pts],
+                        xerr=[p["avg_tokens_read"]["std"] for p in pts], yerr=[p["f1"]["std"] for p in pts], fmt="o-", color=f"C{i}",
+                        capsize=3, label=f"{name.upper()} at {doc['key']} = " + ", ".join(p["value"] for p in pts) if legend else None)  # fmt: skip
+            for k, (xy, values) in enumerate(label_spots(pts).items()):
+                # alternate below / above so that neighbouring labels do not print over each other
+                below = k % 2 == 0
+                ax.annotate(", ".join(values), xy, textcoords="offset points", xytext=(5, -11 if below else 5), fontsize=7, color=f"C{i}")
+    ax_all.set_xscale("log")
+    ax_all.set_xlabel("average tokens read (log scale)")
+    ax_all.set_title(f"F1 vs reading cost over {doc['key']} ({doc['split']})", fontsize=10)
+    zoom = sweep_zoom(doc)
+    if zoom:
+        ax_zoom.set_xlim(*zoom[0])
+        ax_zoom.set_ylim(*zoom[1])
+    ax_zoom.set_xlabel("average tokens read")
+    ax_zoom.set_title("zoom: learned points (mean ± std over seeds) and the heuristic", fontsize=10)
+    for ax in (ax_all, ax_zoom):
+        ax.set_ylabel("F1")
+        ax.grid(alpha=0.3, which="both")
+    fig.legend(fontsize=7, loc="lower center", ncol=4, bbox_to_anchor=(0.5, 0.0))
+    legend_rows = -(-len(ax_all.get_legend_handles_labels()[1]) // 4)
+    return save_figure(fig, path, rect=(0, 0.03 + 0.037 * legend_rows, 1, 1))  # the legend below the panels

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from explorer.cues import chunk_cues
+from explorer.cues import chunk_cues, marks_listed
 
 
 def task_view(task: Mapping[str, Any], previews: str = "paragraph") -> dict[str, Any]:
@@ -38,7 +38,7 @@ def task_view(task: Mapping[str, Any], previews: str = "paragraph") -> dict[str,
         first = c.get("paragraph") not in seen
         seen.add(c.get("paragraph"))
         shown = c.get("preview", "") if previews == "chunk" or first else "(its paragraph's preview)"
-        if previews == "paragraph+cues" and n_in_paragraph[c.get("paragraph")] > 1:
+        if marks_listed(previews, n_in_paragraph[c.get("paragraph")]):
             shown = f"[cues: {', '.join(chunk_cues(c.get('text', ''))) or 'none'}] {shown}"  # before the preview's "…"
         chunks.append([c["id"], c.get("title", ""), shown, c.get("n_tokens", 0), c["id"] in gold])
     return {

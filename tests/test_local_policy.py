@@ -191,3 +191,12 @@ def test_sft_under_stop_rules_learns_only_where_the_policy_chooses(tmp_path, tas
     # (unmatched), and from then on every state is forced (no example)
     assert len(examples) == 1 and unmatched == n_steps - 2
     assert examples_from_demos(lines)[0].__len__() == n_steps
+
+
+def test_stop_rules_answer_is_the_heuristics_two_rules():
+    from explorer.policies.baselines import MAX_OPENS, stop_rules_answer
+
+    assert stop_rules_answer(1, True, MAX_OPENS)  # the reader is sufficient
+    assert not stop_rules_answer(1, True, 0, when_sufficient=False)  # ... unless that rule is off
+    assert stop_rules_answer(MAX_OPENS, False, MAX_OPENS) and not stop_rules_answer(MAX_OPENS - 1, False, MAX_OPENS)
+    assert not stop_rules_answer(80, False, 0)  # max_opens 0: no cap

@@ -45,9 +45,9 @@ Example = tuple[np.ndarray, tuple[int, ...]]
 
 def examples_from_demos(lines: list[dict], stop: LocalPolicyConfig = NO_STOP_RULES) -> tuple[list[Example], int]:
     """(features, targets) for every demonstrated step, and how many steps had no match in the
-    policy's action set (e.g. an answer text the candidate list does not hold). Under `stop`
-    rules a state where they answer has one legal action and gives no example; a demo that acts
-    otherwise there (it reads on past the rules) counts as unmatched."""
+    policy's action set (e.g. an answer text the candidate list does not hold). A state with one
+    legal action gives no example: there is no choice to learn (under `stop` rules, a state where
+    they answer has only the rules answer; a demo that reads on there counts as unmatched)."""
     examples: list[Example] = []
     unmatched = 0
     for d in lines:
@@ -59,7 +59,7 @@ def examples_from_demos(lines: list[dict], stop: LocalPolicyConfig = NO_STOP_RUL
             aset = action_set(obs, stop)
             idx = aset.index_of(t.action)
             if len(aset.actions) == 1 and idx is not None:
-                pass  # forced by the stop rules
+                pass  # a single legal action (the rules answer where stop rules hold): nothing to learn
             elif idx is None:
                 unmatched += 1
             elif d["policy"] == "gold_reading" and isinstance(t.action, Open):

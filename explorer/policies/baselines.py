@@ -42,11 +42,19 @@ def random_act(obs: Observation, rng: random.Random) -> Action:
     return Open(rng.choice(candidates))
 
 
+def stop_rules_answer(n_opened: int, sufficient: bool, max_opens: int, when_sufficient: bool = True) -> bool:
+    """The heuristic's two stop rules, which the local policy can take on too (params.yaml
+    `local_policy`): answer once the reader judges the reading sufficient (if `when_sufficient`),
+    or once `max_opens` chunks are open (0: no cap)."""
+    return (when_sufficient and sufficient) or 0 < max_opens <= n_opened
+
+
 def heuristic_act(obs: Observation, rng: random.Random) -> Action:
     read = read_passages(obs)
     n_opened = sum(c.opened for c in obs.chunks)
     candidates = affordable(obs)
-    if not candidates or n_opened >= MAX_OPENS or _steps_left(obs) <= 1 or (read and is_sufficient(obs.question, read)):
+    # besides its stop rules it answers when nothing more fits or one step is left
+    if not candidates or _steps_left(obs) <= 1 or stop_rules_answer(n_opened, bool(read) and is_sufficient(obs.question, read), MAX_OPENS):
         return _answer(obs)
     return most_relevant(obs, read, candidates)
 

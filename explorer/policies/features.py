@@ -17,7 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from explorer.config import LocalPolicyConfig
-from explorer.policies.baselines import read_passages
+from explorer.policies.baselines import read_passages, stop_rules_answer
 from explorer.reader import answer_question, is_sufficient, relevance
 from explorer.reader.ranking import RelevanceParts, needed_cues, relevance_parts
 from explorer.reward import normalize_answer
@@ -142,7 +142,7 @@ def action_set(obs: Observation, stop: LocalPolicyConfig = NO_STOP_RULES) -> Act
     rules_answer, sufficient = _rules(obs.question, read)
     n_opened = sum(c.opened for c in obs.chunks)
     k = min(n_opened, K_BUCKETS - 1)
-    must_answer = (stop.answer_when_sufficient and sufficient) or 0 < stop.max_opens <= n_opened
+    must_answer = stop_rules_answer(n_opened, sufficient, stop.max_opens, stop.answer_when_sufficient)
     q_yesno = bool(_YESNO_START.match(obs.question))
     options = question_options(obs.question)
     q_norm = f" {_norm(obs.question)} "
