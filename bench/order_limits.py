@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -45,8 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MAX_K = 8  # opens walked per question: past the heuristic's cap of 6
 CAPS = (5, MAX_OPENS, 8)
 OPEN_FEATURES = [i for i, name in enumerate(FEATURES) if name.startswith("open")]
-# an order: (task, observation, its action set) -> the next chunk to open
-Order = Callable[[Task, Observation, ActionSet], Open]
+# an order: (task, observation) -> the next chunk to open
+Order = Callable[[Task, Observation], Open]
 
 
 @dataclass(frozen=True)
@@ -62,19 +62,20 @@ def open_indices(aset: ActionSet) -> list[int]:
     return [i for i, a in enumerate(aset.actions) if isinstance(a, Open)]
 
 
-def heuristic_order(task: Task, obs: Observation, aset: ActionSet) -> Open:
+def heuristic_order(task: Task, obs: Observation) -> Open:
     return most_relevant(obs, read_passages(obs), affordable(obs))
 
 
-def gold_order(task: Task, obs: Observation, aset: ActionSet) -> Open:
+def gold_order(task: Task, obs: Observation) -> Open:
     act = gold_reading_policy(task)(obs, None)
-    return act if isinstance(act, Open) else heuristic_order(task, obs, aset)  # all gold read: go on as the heuristic
+    return act if isinstance(act, Open) else heuristic_order(task, obs)  # all gold read: go on as the heuristic
 
 
 def scored_order(score: Callable[[np.ndarray], np.ndarray]) -> Order:
     """Open the chunk whose features score highest (ties: the first listed)."""
 
-    def order(task: Task, obs: Observation, aset: ActionSet) -> Open:
+    def order(task: Task, obs: Observation) -> Open:
+        aset = action_set(obs)
         idx = open_indices(aset)
         return aset.actions[idx[int(np.argmax(score(aset.features[idx])))]]
 
@@ -87,15 +88,26 @@ def weights_order(checkpoint: Path) -> Order:
     return scored_order(lambda feats: feats @ weights)
 
 
-def walk(task: Task, env_cfg: EnvConfig, order: Order) -> Walk:
+def reading(task: Task, env_cfg: EnvConfig, order: Order, n_opens: int) -> Iterator[tuple[Observation, Open, Observation]]:
+    """(state, the chunk `order` opens there, the state after) for its first `n_opens` opens,
+    while a chunk still fits the budget."""
     env = ExplorerEnv(task, env_cfg)
-    obs, opened, gold = env.observation(), [], set(task.gold_chunk_ids)
+    obs = env.observation()
+    for _ in range(n_opens):
+        if not affordable(obs):
+            return
+        act = order(task, obs)
+        after = env.step(act).observation
+        yield obs, act, after
+        obs = after
+
+
+def walk(task: Task, env_cfg: EnvConfig, order: Order) -> Walk:
+    opened, gold = [], set(task.gold_chunk_ids)
     points = [(0, token_f1(answer_question(task.question, []), task.answer), False)]
-    while len(opened) < MAX_K and affordable(obs):
-        act = order(task, obs, action_set(obs))
-        obs = env.step(act).observation
+    for _, act, after in reading(task, env_cfg, order, MAX_K):
         opened.append(act.chunk_id)
-        read = read_passages(obs)
+        read = read_passages(after)
         points.append((sum(task.chunks[i].n_tokens for i in opened), token_f1(answer_question(task.question, read), task.answer),
                        is_sufficient(task.question, read)))  # fmt: skip
     recall = [len(gold.intersection(opened[:k])) / len(gold) for k in range(1, MAX_K + 1)]
@@ -110,18 +122,8 @@ def under_stop_rules(w: Walk, cap: int) -> tuple[int, float]:
 
 def agreement(tasks: list[Task], env_cfg: EnvConfig, order: Order) -> float:
     """Share of the heuristic's states (its first MAX_OPENS opens) where `order` opens its chunk."""
-    same = n = 0
-    for task in tasks:
-        env = ExplorerEnv(task, env_cfg)
-        obs = env.observation()
-        for _ in range(MAX_OPENS):
-            if not affordable(obs):
-                break
-            aset = action_set(obs)
-            mine, rules = order(task, obs, aset), heuristic_order(task, obs, aset)
-            same, n = same + (mine == rules), n + 1
-            obs = env.step(rules).observation
-    return same / max(1, n)
+    same = [order(task, obs) == rules for task in tasks for obs, rules, _ in reading(task, env_cfg, heuristic_order, MAX_OPENS)]
+    return sum(same) / max(1, len(same))
 
 
 def ranker_rows(tasks: list[Task], env_cfg: EnvConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -129,16 +131,11 @@ def ranker_rows(tasks: list[Task], env_cfg: EnvConfig) -> tuple[np.ndarray, np.n
     xs, ys = [], []
     for task in tasks:
         for order in (heuristic_order, gold_order):
-            env = ExplorerEnv(task, env_cfg)
-            obs = env.observation()
-            for _ in range(MAX_K):
-                if not affordable(obs):
-                    break
+            for obs, _, _ in reading(task, env_cfg, order, MAX_K):
                 aset = action_set(obs)
                 idx = open_indices(aset)
                 xs.append(aset.features[idx][:, OPEN_FEATURES])
                 ys.append([float(aset.actions[i].chunk_id in task.gold_chunk_ids) for i in idx])
-                obs = env.step(order(task, obs, aset)).observation
     return np.vstack(xs), np.concatenate(ys)
 
 
