@@ -123,6 +123,45 @@ def pause_deployment(name: str, timeout: float = PAUSE_TIMEOUT_SECONDS) -> str:
     return outcome[0]
 
 
+class StopRequest:
+    """What SIGINT and SIGTERM do to `serve`: note that a stop was asked for, nothing else once the
+    runner's event loop runs. Prefect's Runner.handle_sigterm calls sys.exit while the runner is
+    still starting; a signal handler's exception lands in whatever Python code runs at that moment,
+    and where that is a weakref callback or a __del__ it is printed and dropped ("Exception ignored
+    ... SystemExit: 0"), and serve ran on (a CI run under load hit this). A flag cannot be dropped:
+    `serve_until_stopped` polls it. Until the loop runs (registering the deployment) the handler
+    also raises KeyboardInterrupt (`interrupt`), so that a slow start-up stops at once; if that is
+    dropped, the flag still keeps the runner from starting."""
+
+    def __init__(self) -> None:
+        self.asked = threading.Event()
+        self.interrupt = True
+
+    def __call__(self, signum: int = signal.SIGTERM, frame: object = None) -> None:
+        self.asked.set()
+        if self.interrupt:
+            raise KeyboardInterrupt
+
+
+async def serve_until_stopped(runner, stop: StopRequest, poll_seconds: float = 0.2) -> None:
+    """Run `runner.start()` until it ends or `stop` is asked; then stop the runner the way Prefect
+    does on SIGTERM (Runner.astop: cancel a run in progress, stop polling) and wait for it to end.
+    A stop asked while the runner is still starting waits for it to have started (its services
+    are then shut down in order by its own exit), or for its start to fail."""
+    import asyncio
+
+    stop.interrupt = False
+    start = asyncio.ensure_future(runner.start())
+    while not start.done() and not stop.asked.is_set():
+        await asyncio.sleep(poll_seconds)
+    if not start.done():
+        while not runner.started and not start.done():
+            await asyncio.sleep(poll_seconds / 4)
+        if runner.started and not runner.stopping:
+            await runner.astop()
+    await start  # returns once the runner has shut down; raises what its start raised
+
+
 def serve(args: argparse.Namespace) -> int:
     if problem := prefect_api_problem():
         print(f"error: {problem}", file=sys.stderr)
@@ -143,17 +182,20 @@ def serve(args: argparse.Namespace) -> int:
             f"      For the UI: {SERVER_HINT}; export PREFECT_API_URL=http://127.0.0.1:4200/api",
             file=sys.stderr,
         )
-    # What Flow.serve does, with the runner in hand so that SIGINT can stop it the way Prefect
-    # stops it on SIGTERM (Runner.handle_sigterm: cancel a run in progress, stop polling). On its
-    # own, Prefect's SIGINT path waits for a run in progress to finish, for as long as it takes.
+    # What Flow.serve does, with the runner in hand so that SIGINT stops it the way Prefect stops
+    # it on SIGTERM (cancel a run in progress, stop polling). On its own, Prefect's SIGINT path
+    # waits for a run in progress to finish, for as long as it takes.
     # limit=1: two pipeline runs at once would fight over the DVC lock; a second one waits.
     # pause_on_shutdown=False: Prefect's pause retries for minutes if the server went first;
     # pause_deployment below does it with a deadline.
     runner = Runner(name=args.name, pause_on_shutdown=False, limit=1)
-    # Installed before anything slow, so that a signal during start-up stops serve too. Started
-    # with `&` from a script, a process inherits SIGINT as ignored: this makes it count again.
-    signal.signal(signal.SIGINT, runner.handle_sigterm)
-    signal.signal(signal.SIGTERM, runner.handle_sigterm)
+    stop = StopRequest()
+    # runner.start() installs runner.handle_sigterm for SIGTERM: the instance attribute makes that
+    # ours too. Installed before anything slow, so that a signal during start-up stops serve.
+    # Started with `&` from a script, a process inherits SIGINT as ignored: this makes it count.
+    runner.handle_sigterm = stop
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     name = f"{FLOW_NAME}/{args.name}"
     try:
         runner.add_flow(
@@ -165,10 +207,12 @@ def serve(args: argparse.Namespace) -> int:
         )
         print(f"serving deployment {name!r} ({args.cron} {args.timezone}); run it now: prefect deployment run {name!r}", file=sys.stderr)
         print("Ctrl-C or SIGTERM stops serve (a run in progress is cancelled) and pauses the deployment.", file=sys.stderr)
-        asyncio.run(runner.start())
-    except (KeyboardInterrupt, SystemExit):  # handle_sigterm exits while the runner is not running yet
+        if not stop.asked.is_set():
+            asyncio.run(serve_until_stopped(runner, stop))
+    except KeyboardInterrupt:  # a signal before the runner's loop ran
         pass
     finally:
+        stop.interrupt = False  # a second Ctrl-C does not cut the pause short (it has a deadline)
         if has_server:
             print(f"serve stopped; {pause_deployment(name)}", file=sys.stderr)
     return 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 import typing
@@ -438,3 +439,80 @@ def test_serve_pauses_through_a_busy_server_but_not_through_a_missing_one(monkey
     calls.clear()
     monkeypatch.setattr(orchestration, "get_client", _fake_client([_Busy(503)] * 100, calls))
     assert entry.pause_deployment("f/busy", timeout=1.2).startswith("could not pause deployment 'f/busy'") and 1 < len(calls) <= 3
+
+
+class _StartingRunner:
+    """The part of prefect's Runner that serve_until_stopped uses: start() takes `start_seconds`
+    before `started` is true (its services starting), then polls until astop() ends it."""
+
+    def __init__(self, start_seconds: float, fail: bool = False):
+        self.start_seconds, self.fail = start_seconds, fail
+        self.started = self.stopping = False
+        self.events: list[str] = []
+
+    async def start(self):
+        import asyncio
+
+        await asyncio.sleep(self.start_seconds)
+        if self.fail:
+            raise RuntimeError("Runner failed to start: client")
+        self.started = True
+        self.events.append("started")
+        while not self.stopping:
+            await asyncio.sleep(0.01)
+        self.events.append("shut down")
+
+    async def astop(self):
+        self.events.append(f"astop while started={self.started}")
+        self.started, self.stopping = False, True
+
+
+def test_a_stop_asked_while_the_runner_starts_stops_it_once_started():
+    """A CI run failed on this: SIGINT came while Prefect's runner was starting, its
+    handler's sys.exit was dropped in a weakref callback, and serve ran on. Now the signal only
+    sets a flag, and the stop waits for the runner to have started, then stops it."""
+    import asyncio
+
+    from flows import entry
+
+    runner, stop = _StartingRunner(start_seconds=0.3), entry.StopRequest()
+
+    async def main():
+        task = asyncio.ensure_future(entry.serve_until_stopped(runner, stop, poll_seconds=0.02))
+        await asyncio.sleep(0.05)
+        assert not runner.started and not stop.interrupt  # the loop runs: a signal raises nothing now
+        stop(signal.SIGINT, None)
+        await asyncio.wait_for(task, timeout=5)
+
+    asyncio.run(main())
+    assert runner.events == ["started", "astop while started=True", "shut down"]
+
+
+def test_a_runner_that_ends_on_its_own_or_fails_to_start_is_not_stopped():
+    import asyncio
+
+    from flows import entry
+
+    class EndsAtOnce(_StartingRunner):
+        async def start(self):
+            self.events.append("ran once")
+
+    ends = EndsAtOnce(0.0)
+    asyncio.run(entry.serve_until_stopped(ends, entry.StopRequest(), poll_seconds=0.02))
+    assert ends.events == ["ran once"]
+    failing, stop = _StartingRunner(start_seconds=0.1, fail=True), entry.StopRequest()
+    stop.asked.set()  # asked for a stop while starting, and the start fails: its error is raised
+    with pytest.raises(RuntimeError, match="failed to start"):
+        asyncio.run(entry.serve_until_stopped(failing, stop, poll_seconds=0.02))
+    assert failing.events == []
+
+
+def test_a_signal_before_the_loop_runs_interrupts_and_is_remembered():
+    from flows import entry
+
+    stop = entry.StopRequest()
+    with pytest.raises(KeyboardInterrupt):
+        stop(signal.SIGTERM, None)
+    assert stop.asked.is_set()
+    stop.interrupt = False
+    stop(signal.SIGINT, None)  # once the loop runs (or serve is pausing): only the flag
