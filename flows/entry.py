@@ -124,23 +124,38 @@ def pause_deployment(name: str, timeout: float = PAUSE_TIMEOUT_SECONDS) -> str:
 
 
 class StopRequest:
-    """What SIGINT and SIGTERM do to `serve`: note that a stop was asked for, nothing else once the
-    runner's event loop runs. Prefect's Runner.handle_sigterm calls sys.exit while the runner is
-    still starting; a signal handler's exception lands in whatever Python code runs at that moment,
-    and where that is a weakref callback or a __del__ it is printed and dropped ("Exception ignored
-    ... SystemExit: 0"), and serve ran on (a CI run under load hit this). A flag cannot be dropped:
-    `serve_until_stopped` polls it. Until the loop runs (registering the deployment) the handler
-    also raises KeyboardInterrupt (`interrupt`), so that a slow start-up stops at once; if that is
-    dropped, the flag still keeps the runner from starting."""
+    """What SIGINT and SIGTERM do to `serve`. Prefect's Runner.handle_sigterm calls sys.exit while
+    the runner is still starting; a signal handler's exception lands in whatever Python code runs
+    at that moment, and where that is a weakref callback or a __del__ it is printed and dropped
+    ("Exception ignored ... SystemExit: 0"), and serve ran on (a CI run under load hit this). So
+    the handler first of all sets `asked`, which cannot be dropped (a plain attribute: a lock,
+    as in threading.Event, could deadlock a handler that a second signal interrupts), and
+    `serve_until_stopped` polls it. By `mode`:
+    - "starting" (before the event loop runs: registering the deployment): it also raises
+      KeyboardInterrupt, so that a slow start-up stops at once; if that is dropped, `asked` still
+      keeps the runner from starting;
+    - "serving": the first signal only sets `asked`; a second one raises KeyboardInterrupt, for
+      when the orderly stop hangs;
+    - "pausing" (serve is ending): nothing more, so that Ctrl-C cannot cut the pause short (it
+      has a deadline)."""
 
     def __init__(self) -> None:
-        self.asked = threading.Event()
-        self.interrupt = True
+        self.asked = False
+        self.mode = "starting"
 
-    def __call__(self, signum: int = signal.SIGTERM, frame: object = None) -> None:
-        self.asked.set()
-        if self.interrupt:
+    def __call__(self, signum: int, frame: object) -> None:
+        again, self.asked = self.asked, True
+        if self.mode == "starting" or (self.mode == "serving" and again):
             raise KeyboardInterrupt
+
+
+def install_stop(runner, stop: StopRequest) -> None:
+    """`stop` as the handler of SIGINT and SIGTERM, also once the runner starts: Runner.start
+    installs `self.handle_sigterm` for SIGTERM, which the instance attribute makes `stop`.
+    Started with `&` from a script, a process inherits SIGINT as ignored: this makes it count."""
+    runner.handle_sigterm = stop
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
 
 async def serve_until_stopped(runner, stop: StopRequest, poll_seconds: float = 0.2) -> None:
@@ -150,14 +165,16 @@ async def serve_until_stopped(runner, stop: StopRequest, poll_seconds: float = 0
     are then shut down in order by its own exit), or for its start to fail."""
     import asyncio
 
-    stop.interrupt = False
+    stop.mode = "serving"
     start = asyncio.ensure_future(runner.start())
-    while not start.done() and not stop.asked.is_set():
+    while not start.done() and not stop.asked:
         await asyncio.sleep(poll_seconds)
     if not start.done():
         while not runner.started and not start.done():
             await asyncio.sleep(poll_seconds / 4)
-        if runner.started and not runner.stopping:
+        # even when the runner set `stopping` itself (a failed cancellation observer): its
+        # polling loops run until astop cancels them
+        if runner.started:
             await runner.astop()
     await start  # returns once the runner has shut down; raises what its start raised
 
@@ -190,12 +207,7 @@ def serve(args: argparse.Namespace) -> int:
     # pause_deployment below does it with a deadline.
     runner = Runner(name=args.name, pause_on_shutdown=False, limit=1)
     stop = StopRequest()
-    # runner.start() installs runner.handle_sigterm for SIGTERM: the instance attribute makes that
-    # ours too. Installed before anything slow, so that a signal during start-up stops serve.
-    # Started with `&` from a script, a process inherits SIGINT as ignored: this makes it count.
-    runner.handle_sigterm = stop
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    install_stop(runner, stop)  # before the deployment is registered and the runner starts
     name = f"{FLOW_NAME}/{args.name}"
     try:
         runner.add_flow(
@@ -207,12 +219,12 @@ def serve(args: argparse.Namespace) -> int:
         )
         print(f"serving deployment {name!r} ({args.cron} {args.timezone}); run it now: prefect deployment run {name!r}", file=sys.stderr)
         print("Ctrl-C or SIGTERM stops serve (a run in progress is cancelled) and pauses the deployment.", file=sys.stderr)
-        if not stop.asked.is_set():
+        if not stop.asked:
             asyncio.run(serve_until_stopped(runner, stop))
-    except KeyboardInterrupt:  # a signal before the runner's loop ran
+    except KeyboardInterrupt:  # a signal before the runner's loop ran, or a second one
         pass
     finally:
-        stop.interrupt = False  # a second Ctrl-C does not cut the pause short (it has a deadline)
+        stop.mode = "pausing"
         if has_server:
             print(f"serve stopped; {pause_deployment(name)}", file=sys.stderr)
     return 0

@@ -442,23 +442,29 @@ def test_serve_pauses_through_a_busy_server_but_not_through_a_missing_one(monkey
 
 
 class _StartingRunner:
-    """The part of prefect's Runner that serve_until_stopped uses: start() takes `start_seconds`
-    before `started` is true (its services starting), then polls until astop() ends it."""
+    """The part of prefect's Runner that serve_until_stopped uses, as Prefect 3.9 has it: start()
+    installs `self.handle_sigterm` for SIGTERM, takes `start_seconds` before `started` is true (its
+    services starting), then polls until astop() ends it; handle_sigterm exits while not started."""
 
-    def __init__(self, start_seconds: float, fail: bool = False):
+    def __init__(self, start_seconds: float, fail: bool = False, stopping: bool = False):
         self.start_seconds, self.fail = start_seconds, fail
-        self.started = self.stopping = False
+        self.started, self.stopping = False, stopping
         self.events: list[str] = []
+
+    def handle_sigterm(self, *args):
+        if not self.started:
+            sys.exit(0)
 
     async def start(self):
         import asyncio
 
+        signal.signal(signal.SIGTERM, self.handle_sigterm)
         await asyncio.sleep(self.start_seconds)
         if self.fail:
             raise RuntimeError("Runner failed to start: client")
         self.started = True
         self.events.append("started")
-        while not self.stopping:
+        while self.started:
             await asyncio.sleep(0.01)
         self.events.append("shut down")
 
@@ -467,28 +473,41 @@ class _StartingRunner:
         self.started, self.stopping = False, True
 
 
-def test_a_stop_asked_while_the_runner_starts_stops_it_once_started():
-    """A CI run failed on this: SIGINT came while Prefect's runner was starting, its
-    handler's sys.exit was dropped in a weakref callback, and serve ran on. Now the signal only
-    sets a flag, and the stop waits for the runner to have started, then stops it."""
+@pytest.fixture
+def restore_signals():
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+@pytest.mark.parametrize("stopping", [False, True], ids=["runner-running", "runner-already-stopping"])
+def test_sigterm_while_the_runner_starts_stops_it_once_started(restore_signals, stopping: bool):
+    """A CI run failed on this: the signal came while Prefect's runner was starting, its
+    handler's sys.exit was dropped in a weakref callback, and serve ran on. With serve's handler
+    installed (also as the runner's handle_sigterm, which the runner installs as it starts) the
+    signal only sets a flag, and the stop waits for the runner to have started, then stops it;
+    also when the runner marked itself stopping (a failed cancellation observer) and still polls."""
     import asyncio
+    import os
 
     from flows import entry
 
-    runner, stop = _StartingRunner(start_seconds=0.3), entry.StopRequest()
+    runner, stop = _StartingRunner(start_seconds=0.3, stopping=stopping), entry.StopRequest()
+    entry.install_stop(runner, stop)
 
     async def main():
         task = asyncio.ensure_future(entry.serve_until_stopped(runner, stop, poll_seconds=0.02))
         await asyncio.sleep(0.05)
-        assert not runner.started and not stop.interrupt  # the loop runs: a signal raises nothing now
-        stop(signal.SIGINT, None)
+        assert signal.getsignal(signal.SIGTERM) is stop and not runner.started
+        os.kill(os.getpid(), signal.SIGTERM)  # the runner's own handler would sys.exit here
         await asyncio.wait_for(task, timeout=5)
 
     asyncio.run(main())
-    assert runner.events == ["started", "astop while started=True", "shut down"]
+    assert stop.asked and runner.events == ["started", "astop while started=True", "shut down"]
 
 
-def test_a_runner_that_ends_on_its_own_or_fails_to_start_is_not_stopped():
+def test_a_runner_that_ends_on_its_own_or_fails_to_start_is_not_stopped(restore_signals):
     import asyncio
 
     from flows import entry
@@ -501,18 +520,26 @@ def test_a_runner_that_ends_on_its_own_or_fails_to_start_is_not_stopped():
     asyncio.run(entry.serve_until_stopped(ends, entry.StopRequest(), poll_seconds=0.02))
     assert ends.events == ["ran once"]
     failing, stop = _StartingRunner(start_seconds=0.1, fail=True), entry.StopRequest()
-    stop.asked.set()  # asked for a stop while starting, and the start fails: its error is raised
+    stop.asked = True  # asked for a stop while starting, and the start fails: its error is raised
     with pytest.raises(RuntimeError, match="failed to start"):
         asyncio.run(entry.serve_until_stopped(failing, stop, poll_seconds=0.02))
     assert failing.events == []
 
 
-def test_a_signal_before_the_loop_runs_interrupts_and_is_remembered():
+def test_what_a_signal_does_in_each_mode_of_serve():
     from flows import entry
 
-    stop = entry.StopRequest()
-    with pytest.raises(KeyboardInterrupt):
-        stop(signal.SIGTERM, None)
-    assert stop.asked.is_set()
-    stop.interrupt = False
-    stop(signal.SIGINT, None)  # once the loop runs (or serve is pausing): only the flag
+    starting = entry.StopRequest()
+    with pytest.raises(KeyboardInterrupt):  # registering the deployment: stop at once
+        starting(signal.SIGTERM, None)
+    assert starting.asked
+    serving = entry.StopRequest()
+    serving.mode = "serving"
+    assert serving(signal.SIGINT, None) is None and serving.asked  # the orderly stop
+    with pytest.raises(KeyboardInterrupt):  # a second signal, when that hangs
+        serving(signal.SIGINT, None)
+    pausing = entry.StopRequest()
+    pausing.mode = "pausing"
+    for _ in range(2):
+        assert pausing(signal.SIGINT, None) is None
+    assert pausing.asked
