@@ -9,6 +9,8 @@ answerer was never tuned on it, and only the questions also in dev.jsonl (10 her
 test split. It lists answer aliases, so scores take the best alias, as the official evaluation
 does. The script evaluates the rule baselines and every seed's SFT and GRPO-best checkpoint on
 it, and compares each GRPO seed with its SFT start and with the heuristic question by question.
+The studies bench/val_selection.py and bench/grpo_study.py select and train on its questions
+(never the pipeline's checkpoints): what they find was seen on this file.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from explorer.tracking import NullRun
 DEV_LIKE = "../shared/data/2wiki/dev200_flashrag_layout.jsonl"
 SETS = ("val", "dev-like", "test")
 KEYS = ("avg_reward", "f1", "avg_tokens_read")
+Curves = dict[str, dict[int, dict[str, float]]]  # set -> GRPO step -> metrics of the greedy policy there
 
 
 def choose(curve: dict[int, dict[str, float]]) -> int:
@@ -69,18 +71,20 @@ def main() -> int:
     )
     sets = {"val": val, "dev-like": dev_like, "test": test}
 
-    curves: dict[int, dict[str, dict[int, dict[str, float]]]] = {}
+    curves: dict[int, Curves] = {}
     for seed in params.train.seeds:
         init = layout.sft_checkpoint(params.sft, seed)
         learner, parts = local.grpo_learner(params, seed, init, train, val)
-        curve: dict[str, dict[int, dict[str, float]]] = {name: {} for name in SETS}
+        curve: Curves = {name: {} for name in SETS}
         with tempfile.TemporaryDirectory() as tmp:
             # eval_every changes only when val is looked at: greedy evals draw nothing from the run's rng
             cfg = replace(params.grpo, eval_every=args.every, viewer_every=0)
             run = GRPORun(cfg, seed, learner, train, val, params.env, params.reward, Path(tmp), fingerprint(*parts), log=lambda *_: None)
             stage_eval = run.eval_val
 
-            def eval_all(run: GRPORun = run, stage_eval=stage_eval, curve=curve) -> dict[str, float]:
+            def eval_all(
+                run: GRPORun = run, stage_eval: Callable[[], dict[str, float]] = stage_eval, curve: Curves = curve
+            ) -> dict[str, float]:
                 for name, tasks in sets.items():
                     m, _ = evaluate_policy(tasks, run.learner.greedy_factory(), "grpo", params.env, params.reward, progress=False)
                     curve[name][run.state.step] = {k: float(m[k]) for k in KEYS}
@@ -90,12 +94,19 @@ def main() -> int:
             t0 = time.perf_counter()
             run.train(NullRun())
             w_last = np.array(learner.w)
-        stage_last = load_policy(layout.grpo_dir(params.grpo, seed) / "last.json").weights
-        if not np.array_equal(w_last, stage_last):
-            sys.exit(f"seed {seed}: this run's last weights differ from {layout.grpo_dir(params.grpo, seed)}/last.json: "
+        stage_dir = layout.grpo_dir(params.grpo, seed)
+        stage_last = load_policy(stage_dir / "last.json").weights
+        # and the val rewards the stage logged at its own eval steps are this run's at those steps
+        stage_val = {h["step"]: h["val/reward"] for h in json.loads((stage_dir / "history.json").read_text()) if "val/reward" in h}
+        if not np.array_equal(w_last, stage_last) or any(
+            abs(curve["val"][k]["avg_reward"] - v) > 1e-12 for k, v in stage_val.items() if k in curve["val"]
+        ):
+            sys.exit(f"seed {seed}: this run's last weights or val rewards differ from the stage's in {stage_dir}: "
                      "rerun `dvc repro` first (the study must be of the stage's own runs)")  # fmt: skip
         curves[seed] = curve
-        print(f"seed {seed}: {len(curve['val'])} checkpoints on 3 sets [{time.perf_counter() - t0:.0f}s]; last weights = the stage's")
+        print(
+            f"seed {seed}: {len(curve['val'])} checkpoints on 3 sets [{time.perf_counter() - t0:.0f}s]; last weights and val rewards = the stage's"
+        )
 
     lines = [
         "# Which validation set picks the GRPO checkpoint",
