@@ -27,6 +27,7 @@ selected on.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import re
 import sys
@@ -37,19 +38,17 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-import yaml
 
 import explorer.rl.grpo as grpo_loop
 from explorer import layout
 from explorer.backends import local
 from explorer.checkpoints import open_policy
-from explorer.config import GRPOConfig, Params, from_dict, load_params
+from explorer.config import DEFAULT_PARAMS, Params, from_dict, load_params, parse_set_params, read_yaml, set_dotted
 from explorer.data.tasks import resolve_tasks
 from explorer.env import ExplorerEnv
 from explorer.harness import evaluate_policy
 from explorer.io import atomic_write_text
 from explorer.report import paired_lines
-from explorer.reward import RewardConfig
 from explorer.rl.grpo import GRPORun
 from explorer.rl.state import fingerprint
 from explorer.rollout import EpisodeJob, run_episodes
@@ -137,6 +136,7 @@ def main() -> int:
                     help="GRPO's training questions: the dev-like ones, those and the train split's, or the train split's "
                          "alone (then selected on val, as the grpo stage)")  # fmt: skip
     ap.add_argument(
+        "-S",
         "--set",
         action="append",
         default=[],
@@ -150,17 +150,15 @@ def main() -> int:
         held_out = [f"val{args.val}"] if args.val != 50 and args.questions != "train" else []
         name = "-".join([f"grpo_study-{args.questions}", *held_out, *(re.sub(r"[^\w.+-]", "_", item) for item in args.set)])
         args.out = f"reports/{name}.md"
-    params = load_params()
-    stage = params
-    for item in args.set:
-        key, _, value = item.partition("=")
-        section, _, field = key.partition(".")
-        if section not in ("grpo", "reward") or not field or not value:
-            sys.exit(f"--set {item!r}: expected grpo.KEY=VALUE or reward.KEY=VALUE")
-        cls = GRPOConfig if section == "grpo" else RewardConfig
-        params = replace(
-            params, **{section: from_dict(cls, asdict(getattr(params, section)) | {field: yaml.safe_load(value)}, f"--set {item}")}
-        )
+    stage = load_params()
+    # the project's own -S parsing and dotted-key merge, validated as params.yaml is
+    overrides = parse_set_params(args.set)
+    if bad := [key for key in overrides if key.split(".")[0] not in ("grpo", "reward")]:
+        sys.exit(f"--set {', '.join(bad)}: only grpo.* and reward.* settings change these runs")
+    merged = copy.deepcopy(read_yaml(DEFAULT_PARAMS))
+    for key, value in overrides.items():
+        set_dotted(merged, key, value)
+    params = from_dict(Params, merged, f"{DEFAULT_PARAMS} with --set {overrides}") if overrides else stage
     test, _ = resolve_tasks("dev", params.data)
     test_ids, test_questions = {t.id for t in test}, {t.question for t in test}
     dev_file, label = resolve_tasks(args.dev_like, params.data)

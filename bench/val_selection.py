@@ -69,7 +69,7 @@ def main() -> int:
     print(
         f"val {len(val)}, dev-like {len(dev_like)} ({label}, {len(dev_file) - len(dev_like)} in the test split left out), test {len(test)}"
     )
-    sets = {"val": val, "dev-like": dev_like, "test": test}
+    others = {"dev-like": dev_like, "test": test}  # val is scored by the run's own eval
 
     curves: dict[int, Curves] = {}
     for seed in params.train.seeds:
@@ -85,10 +85,13 @@ def main() -> int:
             def eval_all(
                 run: GRPORun = run, stage_eval: Callable[[], dict[str, float]] = stage_eval, curve: Curves = curve
             ) -> dict[str, float]:
-                for name, tasks in sets.items():
+                val_m = stage_eval()  # val as the stage scores it; the other two sets beside it
+                curve["val"][run.state.step] = {"avg_reward": val_m["val/reward"], "f1": val_m["val/f1"],
+                                                "avg_tokens_read": val_m["val/tokens_read"]}  # fmt: skip
+                for name, tasks in others.items():
                     m, _ = evaluate_policy(tasks, run.learner.greedy_factory(), "grpo", params.env, params.reward, progress=False)
                     curve[name][run.state.step] = {k: float(m[k]) for k in KEYS}
-                return stage_eval()
+                return val_m
 
             run.eval_val = eval_all
             t0 = time.perf_counter()
